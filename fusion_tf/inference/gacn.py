@@ -1,0 +1,161 @@
+"""GACN inference: two-image fusion, serial N-image fusion and decision calibration (spec §6).
+
+The network sees grey images (skimage rule, not rounded); its rectified map ``output_bgf`` weights
+the original RGB (or grey) sources, one map for all channels.  For N > 2 images:
+
+* ``serial`` (``multi_fuse_origin``): fuse the running result with the next image, its grey version
+  (skimage rule, unrounded float) becoming the next ``img1``;
+* ``calibration`` (``multi_fuse_calibration``, the paper's contribution): image 0 is the reference, its
+  features are computed once; every other image is compared with it, and a decision volume
+  ``D₀ = m₀, D₁ = 1 − m₀, Dⱼ = D₀ / (mⱼ₋₁ + 1e-4) · (1 − mⱼ₋₁)`` picks, per pixel, one source (hard
+  selection).  Ties are frequent (saturated sigmoids): the **lowest index wins**, which reproduces the
+  original output exactly.  The argmax is kept as a running maximum with a strict ``>`` update, so
+  memory stays at a few frames whatever N is.
+
+Graphs are ``tf.function``s with dynamic H, W (no XLA: it would recompile for every image size).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from fusion_tf.core.color import rgb_to_grey_skimage
+from fusion_tf.errors import InputImageError
+from fusion_tf.inference.base import FusionResult
+from fusion_tf.models.gacn import GACN, build_gacn, load_weights
+
+MULTI_STRATEGIES = ("serial", "calibration")
+#: smallest image side: the guided filter needs more than 2r + 1 = 7 pixels
+MIN_SIDE = 8
+CALIBRATION_EPS = np.float32(1e-4)
+
+_GREY = tf.TensorSpec([1, None, None, 1], tf.float32)
+_SF = tf.TensorSpec([1, None, None, 64], tf.float32)
+
+
+def to_unit(image: np.ndarray) -> np.ndarray:
+    """uint8 → float64 in [0, 1] (the colour sources the map is applied to)."""
+    return np.asarray(image, dtype=np.float64) / 255.0
+
+
+def grey_input(unit: np.ndarray) -> np.ndarray:
+    """Network input from a [0, 1] image: grey stays, RGB → skimage ``rgb2gray``; float32 (1, H, W, 1)."""
+    grey = unit if unit.ndim == 2 else rgb_to_grey_skimage(unit)
+    return grey.astype(np.float32)[None, :, :, None]
+
+
+def to_uint8_output(x: np.ndarray) -> np.ndarray:
+    """The original's ``uint8(x·255 + 0.499999999)`` after clipping the ~1e-6 overshoot of the filter."""
+    return (np.clip(x, 0.0, 1.0) * 255.0 + 0.499999999).astype(np.uint8)
+
+
+def _blend(decision: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    d = decision.astype(np.float64)
+    if a.ndim == 3:
+        d = d[..., None]
+    return d * a + (1.0 - d) * b
+
+
+class GACNFuser:
+    """Loaded GACN ready to fuse uint8 images (the :class:`~fusion_tf.inference.base.Fuser` protocol)."""
+
+    name = "gacn"
+
+    def __init__(self, weights: str | os.PathLike | None = None, model: GACN | None = None):
+        self.model = model if model is not None else build_gacn()
+        if weights is not None:
+            load_weights(self.model, weights)
+        m = self.model
+        self._pair = tf.function(self._pair_graph, input_signature=[_GREY, _GREY])
+        self._sf = tf.function(lambda g: m.spatial_frequency_of(g, training=False), input_signature=[_GREY])
+        self._decide = tf.function(
+            lambda sf1, sf2, g1, g2: m.decide(sf1, sf2, g1, g2, training=False)[1],
+            input_signature=[_SF, _SF, _GREY, _GREY],
+        )
+
+    def _pair_graph(self, g1, g2):
+        origin, bgf, _ = self.model((g1, g2), training=False)
+        return origin, bgf
+
+    # -- public API -------------------------------------------------------------------------
+    def decision_maps(self, image1: np.ndarray, image2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(output_origin, output_bgf)`` as float32 H×W for two uint8 images."""
+        origin, bgf = self._pair(grey_input(to_unit(image1)), grey_input(to_unit(image2)))
+        return origin.numpy()[0, ..., 0], bgf.numpy()[0, ..., 0]
+
+    def fuse(self, images: Sequence[np.ndarray], multi: str | None = None, **options) -> FusionResult:
+        """Fuse ≥ 2 same-size uint8 images (in the given order; image 0 is the calibration reference).
+
+        ``multi``: ``None`` (two images → the pair fusion, more → ``"calibration"``), ``"serial"`` or
+        ``"calibration"`` (also for two images: the hard selection, which differs from the pair
+        fusion).  ``raw`` / ``decision_map`` of the result: the rectified map of the last pair.
+        """
+        if options:
+            raise TypeError(f"unknown GACN fuse options: {sorted(options)}")
+        images = list(images)
+        self._check(images)
+        strategy = multi or ("serial" if len(images) == 2 else "calibration")
+        if strategy not in MULTI_STRATEGIES:
+            raise InputImageError(f"unknown multi-image strategy {strategy!r}; use one of {MULTI_STRATEGIES}")
+        if strategy == "serial":
+            return self.fuse_serial(images)
+        return self.fuse_calibration(images)
+
+    def fuse_serial(self, images: Sequence[np.ndarray]) -> FusionResult:
+        """Two-image fusion applied left to right; for two images this *is* the original ``fuse``."""
+        running = to_unit(images[0])
+        bgf = None
+        for image in images[1:]:
+            nxt = to_unit(image)
+            _, bgf_t = self._pair(grey_input(running), grey_input(nxt))
+            bgf = bgf_t.numpy()[0, ..., 0]
+            running = _blend(bgf, running, nxt)
+        return FusionResult(fused=to_uint8_output(running), raw=bgf, decision_map=np.clip(bgf, 0.0, 1.0))
+
+    def fuse_calibration(self, images: Sequence[np.ndarray]) -> FusionResult:
+        """Decision calibration with a streamed first-maximal-index argmax (see module docstring)."""
+        ref_grey = grey_input(to_unit(images[0]))
+        sf_ref = self._sf(ref_grey)
+        fused = np.array(images[0], copy=True)
+        d0 = best = None
+        mask = None
+        for i in range(1, len(images)):
+            grey = grey_input(to_unit(images[i]))
+            mask = self._decide(sf_ref, self._sf(grey), ref_grey, grey).numpy()[0, ..., 0]
+            if i == 1:
+                d0 = mask
+                best = d0.copy()
+                self._take(fused, best, 1.0 - mask, images[1])
+            else:
+                self._take(fused, best, d0 / (mask + CALIBRATION_EPS) * (1.0 - mask), images[i])
+        return FusionResult(fused=fused, raw=mask, decision_map=np.clip(mask, 0.0, 1.0))
+
+    @staticmethod
+    def _take(fused: np.ndarray, best: np.ndarray, score: np.ndarray, image: np.ndarray) -> None:
+        # strict '>' keeps the earlier index on ties: the lowest-index-wins rule, computed in float32 as
+        # the original (float64 changes ~0.01 % of the choices)
+        better = score.astype(np.float32) > best
+        best[better] = score[better]
+        fused[better] = image[better]
+
+    @staticmethod
+    def _check(images: Sequence[np.ndarray]) -> None:
+        if len(images) < 2:
+            raise InputImageError(f"GACN needs at least 2 images, got {len(images)}")
+        shape = images[0].shape
+        for i, im in enumerate(images):
+            if im.dtype != np.uint8 or im.ndim not in (2, 3) or (im.ndim == 3 and im.shape[-1] != 3):
+                raise InputImageError(f"image {i + 1}: expected uint8 H×W or H×W×3, got {im.dtype} {im.shape}")
+            if im.shape != shape:
+                raise InputImageError(f"image {i + 1} has shape {im.shape}, image 1 has {shape}")
+        if min(shape[:2]) < MIN_SIDE:
+            raise InputImageError(f"GACN needs images of at least {MIN_SIDE}×{MIN_SIDE} pixels, got {shape[1]}×{shape[0]}")
+
+
+def load_fuser(weights: str | os.PathLike | None) -> GACNFuser:
+    """Registry entry point: a :class:`GACNFuser` with the given ``.npz`` / ``.weights.h5`` weights."""
+    return GACNFuser(weights)
