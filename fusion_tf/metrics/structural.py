@@ -1,0 +1,243 @@
+"""SSIM-family fusion metrics: SSIM, MS-SSIM, Yang's Q_Y, Cvejic's Q_C, Piella's Q_S / Q_W / Q_E.
+
+Spec §3.10, §3.13, §3.17. Local statistics use MATLAB ``filter2(..., 'valid')`` windows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .common import box_sum_valid, check_inputs, filter2_small, gauss1d, sep_filter_valid
+
+__all__ = ["ssim", "ms_ssim", "qy", "qy_onepass", "qc", "qs", "qw", "qe"]
+
+
+# --------------------------------------------------------------------------- local statistics
+def _stats_one_pass(x, y, filt):
+    """Means, variances and covariance as E[xy] - mu_x mu_y (Wang's ``ssim_index``)."""
+    mx, my = filt(x), filt(y)
+    vx = filt(x * x) - mx * mx
+    vy = filt(y * y) - my * my
+    cxy = filt(x * y) - mx * my
+    return mx, my, vx, vy, cxy
+
+
+def _gauss_stats_two_pass(images, size=7, sigma=1.5):
+    """Gaussian-window means and all (co)variances, computed two-pass: sum w (x - mu)(y - mu).
+
+    The one-pass E[x^2] - mu^2 of the MATLAB code leaves round-off residues of either sign in flat
+    or saturated regions that swamp Yang's 2e-16 constants (spec §3.10); the two-pass form is
+    exact there (zero variance on a flat window) and otherwise agrees to round-off.
+    """
+    g = gauss1d(size, sigma)
+    w = np.outer(g, g)
+    mus = [sep_filter_valid(x, g) for x in images]
+    H, W = mus[0].shape
+    n = len(images)
+    acc = {(i, j): np.zeros((H, W)) for i in range(n) for j in range(i, n)}
+    for u in range(size):
+        for v in range(size):
+            d = [x[u:u + H, v:v + W] - m for x, m in zip(images, mus)]
+            wuv = w[u, v]
+            for (i, j), s in acc.items():
+                s += wuv * (d[i] * d[j])
+    return mus, acc
+
+
+def _ssim_map(mx, my, vx, vy, cxy, c1, c2):
+    return ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+
+
+# --------------------------------------------------------------------------- SSIM / MS-SSIM
+def _ssim_mean(x, y, k1=0.01, k2=0.03, L=255.0):
+    g = gauss1d(11, 1.5)
+    mx, my, vx, vy, cxy = _stats_one_pass(x, y, lambda z: sep_filter_valid(z, g))
+    return float(_ssim_map(mx, my, vx, vy, cxy, (k1 * L) ** 2, (k2 * L) ** 2).mean())
+
+
+def ssim(a, b, fused) -> float:
+    """Mean of SSIM(A,F) and SSIM(B,F), Wang et al. 2004 (11x11 Gaussian sigma 1.5, K = (0.01,
+    0.03), L = 255, 'valid' map). The equal-weight average of the two source scores is the usual
+    fusion use of a full-reference index (same rule as :func:`ms_ssim`)."""
+    a, b, f = check_inputs(a, b, fused)
+    return 0.5 * (_ssim_mean(a, f) + _ssim_mean(b, f))
+
+
+_MS_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+
+def _ms_ssim_pair(x, y, max_val=255.0, k1=0.01, k2=0.03):
+    """``tf.image.ssim_multiscale`` semantics in float64: 11x11 Gaussian, 'VALID' windows,
+    2x2 average pooling after symmetric padding of odd sizes, ReLU on cs / ssim."""
+    g = gauss1d(11, 1.5)
+    c1, c2 = (k1 * max_val) ** 2, (k2 * max_val) ** 2
+    vals = []
+    for s in range(len(_MS_WEIGHTS)):
+        if s > 0:
+            H, W = x.shape
+            pad = ((0, H % 2), (0, W % 2))
+            x = np.pad(x, pad, mode="symmetric")
+            y = np.pad(y, pad, mode="symmetric")
+            x = 0.25 * (x[0::2, 0::2] + x[1::2, 0::2] + x[0::2, 1::2] + x[1::2, 1::2])
+            y = 0.25 * (y[0::2, 0::2] + y[1::2, 0::2] + y[0::2, 1::2] + y[1::2, 1::2])
+        if min(x.shape) < 11:
+            return float("nan")
+        mx, my, vx, vy, cxy = _stats_one_pass(x, y, lambda z: sep_filter_valid(z, g))
+        lum = (2 * mx * my + c1) / (mx * mx + my * my + c1)
+        cs = (2 * cxy + c2) / (vx + vy + c2)
+        vals.append(max(float((lum * cs).mean()), 0.0) if s == len(_MS_WEIGHTS) - 1
+                    else max(float(cs.mean()), 0.0))
+    return float(np.prod(np.power(vals, _MS_WEIGHTS)))
+
+
+def ms_ssim(a, b, fused) -> float:
+    """Mean of MS-SSIM(A,F) and MS-SSIM(B,F) (GIPC-GAN), Wang 2003, 5 scales, weights (0.0448,
+    0.2856, 0.3001, 0.2363, 0.1333) — the definition of ``tf.image.ssim_multiscale(max_val=255)``.
+    Returns ``nan`` when a scale becomes smaller than the 11x11 window (images < ~161 px)."""
+    a, b, f = check_inputs(a, b, fused)
+    return 0.5 * (_ms_ssim_pair(a, f) + _ms_ssim_pair(b, f))
+
+
+# --------------------------------------------------------------------------- Yang Q_Y, Cvejic Q_C
+_YANG_C = 2e-16
+
+
+def _yang_maps(a, b, f, two_pass: bool):
+    """SSIM(A,B), SSIM(A,F), SSIM(B,F) maps and sigma^2_A, sigma^2_B, sigma_AF, sigma_BF (Yang's
+    7x7 Gaussian, sigma 1.5, C1 = C2 = 2e-16, 'valid')."""
+    if two_pass:
+        (ma, mb, mf), s = _gauss_stats_two_pass([a, b, f])
+        va, vb, vf = s[0, 0], s[1, 1], s[2, 2]
+        cab, caf, cbf = s[0, 1], s[0, 2], s[1, 2]
+    else:
+        g = gauss1d(7, 1.5)
+
+        def filt(z):
+            return sep_filter_valid(z, g)
+
+        ma, mb, mf = filt(a), filt(b), filt(f)
+        va, vb, vf = filt(a * a) - ma * ma, filt(b * b) - mb * mb, filt(f * f) - mf * mf
+        cab, caf, cbf = filt(a * b) - ma * mb, filt(a * f) - ma * mf, filt(b * f) - mb * mf
+    c = _YANG_C
+    s_ab = _ssim_map(ma, mb, va, vb, cab, c, c)
+    s_af = _ssim_map(ma, mf, va, vf, caf, c, c)
+    s_bf = _ssim_map(mb, mf, vb, vf, cbf, c, c)
+    return s_ab, s_af, s_bf, va, vb, caf, cbf
+
+
+def _qy(a, b, fused, two_pass: bool) -> float:
+    a, b, f = check_inputs(a, b, fused)
+    s_ab, s_af, s_bf, va, vb, _, _ = _yang_maps(a, b, f, two_pass)
+    flat = (va + vb) == 0  # Liu 2020 NaN guard: +0.5 to both variances
+    va = np.where(flat, va + 0.5, va)
+    vb = np.where(flat, vb + 0.5, vb)
+    lam = va / (va + vb)
+    q = np.where(s_ab >= 0.75, lam * s_af + (1 - lam) * s_bf, np.maximum(s_af, s_bf))
+    return float(q.mean())
+
+
+def qy(a, b, fused) -> float:
+    """Yang's SSIM-based metric Q_Y (toolbox ``metricYang`` + Liu 2020 NaN guard), **stable
+    variant**: identical except that local (co)variances are computed two-pass.
+
+    Per pixel: if SSIM(A,B) >= 0.75 use lambda SSIM(A,F) + (1-lambda) SSIM(B,F), lambda =
+    sigma^2_A/(sigma^2_A + sigma^2_B), else max(SSIM(A,F), SSIM(B,F)); mean over the 'valid' map.
+    The MATLAB one-pass variances are platform-dependent in flat/saturated regions (up to 970 off
+    on g_03); use :func:`qy_onepass` for the literal port. Spec §3.10.
+    """
+    return _qy(a, b, fused, two_pass=True)
+
+
+def qy_onepass(a, b, fused) -> float:
+    """Literal port of ``metricYang`` (one-pass E[x^2] - mu^2 variances). Unstable on flat or
+    saturated regions (spec §3.10); prefer :func:`qy`."""
+    return _qy(a, b, fused, two_pass=False)
+
+
+def qc(a, b, fused) -> float:
+    """Cvejic's metric Q_C (toolbox ``metricCvejic(..., 2)``).
+
+    SSIM maps with Yang's 7x7 Gaussian and 2e-16 constants; weight
+    s = sigma_AF/(sigma_AF + sigma_BF); Q = s SSIM(A,F) + (1-s) SSIM(B,F), and, as in the toolbox,
+    the *map value* is set to 0 where s < 0 and to 1 where s > 1. Variances two-pass (see
+    :func:`qy`); where sigma_AF + sigma_BF = 0 the weight is 0.5 (the toolbox gives NaN).
+    """
+    a, b, f = check_inputs(a, b, fused)
+    _, s_af, s_bf, _, _, caf, cbf = _yang_maps(a, b, f, two_pass=True)
+    den = caf + cbf
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s = np.where(den == 0, 0.5, caf / np.where(den == 0, 1.0, den))
+    q = s * s_af + (1 - s) * s_bf
+    q = np.where(s < 0, 0.0, np.where(s > 1, 1.0, q))
+    return float(q.mean())
+
+
+# --------------------------------------------------------------------------- Piella
+_PIELLA_C = (1e-6 * 255.0) ** 2  # K = (1e-6, 1e-6), L = 255 -> 6.5025e-8
+
+
+def _piella_parts(a, b, f, win=8):
+    """Box-window ('valid', 8x8) SSIM maps SSIM(F,A), SSIM(F,B) and guarded variances of A, B.
+
+    Window sums are taken from integral images: exact on integer-valued images, as MATLAB's
+    ``filter2(ones(8)/64, ...)`` is.
+    """
+    n = float(win * win)
+
+    def filt(z):
+        return box_sum_valid(z, win) / n
+
+    ma, mb, mf = filt(a), filt(b), filt(f)
+    va, vb, vf = filt(a * a) - ma * ma, filt(b * b) - mb * mb, filt(f * f) - mf * mf
+    caf, cbf = filt(a * f) - ma * mf, filt(b * f) - mb * mf
+    c = _PIELLA_C
+    s_fa = _ssim_map(mf, ma, vf, va, caf, c, c)
+    s_fb = _ssim_map(mf, mb, vf, vb, cbf, c, c)
+    flat = (va + vb) == 0
+    va = np.where(flat, va + 0.5, va)
+    vb = np.where(flat, vb + 0.5, vb)
+    return s_fa, s_fb, va, vb
+
+
+def _qw_maps(a, b, f):
+    s_fa, s_fb, va, vb = _piella_parts(a, b, f)
+    lam = va / (va + vb)
+    cw = np.maximum(va, vb)
+    return float((cw / cw.sum() * (lam * s_fa + (1 - lam) * s_fb)).sum())
+
+
+def qs(a, b, fused) -> float:
+    """Piella's fusion quality index Q_S (toolbox ``metricPeilla(..., 1)``) with the Liu 2020
+    SSIM settings (8x8 box window, K = 1e-6): mean of lambda SSIM(F,A) + (1-lambda) SSIM(F,B),
+    lambda = sigma^2_A/(sigma^2_A + sigma^2_B). The tiny K makes it Piella's UIQI-based index."""
+    a, b, f = check_inputs(a, b, fused)
+    s_fa, s_fb, va, vb = _piella_parts(a, b, f)
+    lam = va / (va + vb)
+    return float((lam * s_fa + (1 - lam) * s_fb).mean())
+
+
+def qw(a, b, fused) -> float:
+    """Piella's weighted fusion quality index Q_W (Liu 2020 version of ``metricPeilla(..., 2)``).
+
+    Same local terms as :func:`qs`, weighted by c = max(sigma^2_A, sigma^2_B)/sum(max(...)).
+    Spec §3.13.
+    """
+    a, b, f = check_inputs(a, b, fused)
+    return _qw_maps(a, b, f)
+
+
+_P1 = np.array([[1.0, 0.0, -1.0]] * 3)
+_P2 = np.array([[1.0, 1.0, 1.0], [0.0, 0.0, 0.0], [-1.0, -1.0, -1.0]])
+
+
+def _edge(x):
+    gx, gy = filter2_small(_P1, x), filter2_small(_P2, x)
+    return np.sqrt(gx * gx + gy * gy)
+
+
+def qe(a, b, fused, alpha: float = 1.0) -> float:
+    """Piella's edge-dependent fusion quality index Q_E (Liu 2020 version; the zhengliu original
+    crashes for this case): Q_W(A,B,F) * Q_W(edge A, edge B, edge F)^alpha, edge images from
+    Prewitt-type masks. Spec §3.13."""
+    a, b, f = check_inputs(a, b, fused)
+    return _qw_maps(a, b, f) * _qw_maps(_edge(a), _edge(b), _edge(f)) ** alpha
