@@ -101,7 +101,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     if path.parent and not path.parent.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".tmp", dir=path.parent or ".")
+    # keep the full suffix (".weights.h5") — some writers check it
+    suffix = "".join(path.suffixes[-2:]) or ".tmp"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent or ".")
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -136,3 +138,45 @@ def write_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
         with open(tmp, "wb") as fh:
             np.save(fh, array)
     return path
+
+
+#: Source-naming conventions, tried in order: ``name_1``/``name_2``, ``name-A``/``name-B``, ``name_A``/``name_B``.
+_SOURCE_PATTERNS = (
+    re.compile(r"^(?P<name>.+)_(?P<idx>\d+)$"),
+    re.compile(r"^(?P<name>.+)-(?P<idx>[A-Za-z])$"),
+    re.compile(r"^(?P<name>.+)_(?P<idx>[A-Za-z])$"),
+)
+
+
+def group_sources(folder: str | os.PathLike, min_sources: int = 2) -> dict[str, list[Path]]:
+    """Group a folder of source images into ``{image_name: [source1, source2, ...]}``.
+
+    Recognises ``<name>_1.png``/``<name>_2.png`` (…``_3``), ``<name>-A.jpg``/``-B`` (…``-C``) and
+    ``<name>_A``/``_B``; sources are ordered by their index/letter (first = near focus).  Files that
+    fit no pattern, or groups with fewer than ``min_sources`` members, are reported as errors rather
+    than dropped silently.
+    """
+    groups: dict[str, list[tuple[str, Path]]] = {}
+    unmatched = []
+    for path in list_images(folder):
+        for pattern in _SOURCE_PATTERNS:
+            m = pattern.match(path.stem)
+            if m:
+                idx = m["idx"]
+                key = int(idx) if idx.isdigit() else ord(idx.upper()) - ord("A") + 1
+                groups.setdefault(m["name"], []).append((key, path))
+                break
+        else:
+            unmatched.append(path.name)
+    if unmatched:
+        raise InputImageError(
+            f"{folder}: cannot tell which group {unmatched[0]} belongs to "
+            f"(expected <name>_1/_2, <name>-A/-B or <name>_A/_B; {len(unmatched)} such files)"
+        )
+    out = {}
+    for name in sorted(groups, key=natural_key):
+        members = sorted(groups[name])
+        if len(members) < min_sources:
+            raise InputImageError(f"{folder}: group {name!r} has {len(members)} source(s), need {min_sources}")
+        out[name] = [p for _, p in members]
+    return out

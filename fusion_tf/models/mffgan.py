@@ -127,3 +127,8 @@ def build_discriminator(patch_size: int = 60) -> MFFGANDiscriminator:
     d = MFFGANDiscriminator(patch_size)
     d.build()
     return d
+
+
+def build_networks() -> dict:
+    """Both networks at the training patch size (for parameter counts and training)."""
+    return {"generator": build_generator(), "discriminator": build_discriminator()}

@@ -1,0 +1,88 @@
+"""Model name → where its networks, fuser, data preparation and trainer live.
+
+Entries name modules as strings and import them on first use, so ``fusion-tf models`` or a metrics
+run does not pay for importing every model (and a model under construction cannot break the others).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from fusion_tf.errors import FusionError
+from fusion_tf.weights.own import SHIPPED_DIR
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    title: str
+    networks: str  # "module:function" returning {"generator": model, "discriminator": model, ...}
+    fuser: str  # "module:function(weights, **options) -> Fuser"
+    default_weights: Path | None = None
+    prepare: str | None = None  # module with add_prepare_arguments(parser) and prepare(args)
+    train: str | None = None  # module with add_train_arguments(parser) and train(args)
+    fuser_options: tuple[str, ...] = ()  # keyword options its fuser understands (CLI flags)
+    decision_map: bool = False  # whether --save-map makes sense
+    weights_help: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def _resolve(target: str) -> Callable:
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+MODELS: dict[str, ModelEntry] = {
+    "mffgan": ModelEntry(
+        name="mffgan",
+        title="MFF-GAN (Zhang et al., Inf. Fusion 2021) — unsupervised GAN, Y-channel fusion",
+        networks="fusion_tf.models.mffgan:build_networks",
+        fuser="fusion_tf.inference.mffgan:load_fuser",
+        default_weights=SHIPPED_DIR / "mffgan" / "generator.weights.h5",
+        prepare="fusion_tf.data.mffgan",
+        train="fusion_tf.training.mffgan",
+        fuser_options=("output_mode", "jit_compile"),
+        weights_help="original TF1 checkpoint prefix (…/CGAN.model-19), NAME.weights.h5, a run folder "
+                     "or a training checkpoint",
+    ),
+}
+
+
+def get(name: str) -> ModelEntry:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise FusionError(f"unknown model {name!r}; available: {', '.join(MODELS)}") from None
+
+
+def available_models() -> list[str]:
+    """Models whose shipped default weights are present (usable with no ``--weights``)."""
+    return [n for n, e in MODELS.items() if e.default_weights is not None and e.default_weights.is_file()]
+
+
+def build_networks(name: str) -> dict:
+    return _resolve(get(name).networks)()
+
+
+def load_fuser(name: str, weights: str | None = None, **options):
+    """The model's fuser, loaded with ``weights`` (None: the shipped default)."""
+    entry = get(name)
+    unsupported = sorted(k for k, v in options.items() if v is not None and k not in entry.fuser_options)
+    if unsupported:
+        raise FusionError(f"model {name} does not support option(s) {unsupported}")
+    if weights is None and (entry.default_weights is None or not entry.default_weights.is_file()):
+        raise FusionError(f"no shipped weights for {name}: pass --weights ({entry.weights_help})")
+    return _resolve(entry.fuser)(weights, **{k: v for k, v in options.items() if v is not None})
+
+
+def parameter_counts(name: str) -> list[tuple[str, int, int]]:
+    """(network, trainable, non-trainable) for each network of a model."""
+    rows = []
+    for net_name, model in build_networks(name).items():
+        trainable = sum(int(w.numpy().size) for w in model.trainable_weights)
+        frozen = sum(int(w.numpy().size) for w in model.non_trainable_weights)
+        rows.append((net_name, trainable, frozen))
+    return rows

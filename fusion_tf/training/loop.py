@@ -1,0 +1,249 @@
+"""Generic training loop for the four methods: custom ``tf.function`` steps, resumable runs.
+
+A paper's training model subclasses :class:`TrainingMethod` and only says *what* one update does
+(``d_step`` / ``g_step``); this module decides *when* they run and takes care of everything a run
+needs around them:
+
+* **update schedule** — ``d_steps`` discriminator updates per generator update, either all on one
+  batch (MFF-GAN, GIPC-GAN: ``d_share_batch=True``) or one batch per critic update (MFIF-GAN's
+  WGAN-GP 5:1); ``d_steps = 0`` is plain supervised training (GACN);
+* **XLA** — ``jit_compile`` per run (training batches have one fixed shape, so it compiles once);
+* **checkpoints** — ``tf.train.CheckpointManager`` over networks, optimizer slots, RNG state and the
+  step counter, so an interrupted run resumes at the same step with the same optimizer state and the
+  same data order; Ctrl-C saves before exiting; the run's recipe is stored as ``recipe.json``;
+* **NaN guard** — a non-finite loss stops the run *without* saving, so the last good checkpoint is
+  what remains (``TrainingDiverged``, exit code 2 on the CLI);
+* **logging** — progress bar, ``log.csv`` (trimmed on resume so it never holds steps that were
+  rolled back), TensorBoard scalars when ``tensorboard`` is installed (it is optional in TF 2.21).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import keras
+import tensorflow as tf
+
+from fusion_tf.core.imageio import atomic_path
+from fusion_tf.errors import FusionError, TrainingDiverged
+
+
+class TrainingMethod(keras.Model):
+    """Base of a paper's trainable model: networks, optimizers and RNGs plus its update rules.
+
+    Subclasses set ``d_steps`` / ``d_share_batch``, implement :meth:`g_step` (and :meth:`d_step` for
+    GANs), and list what a checkpoint must hold in :meth:`checkpoint_items`.  Steps return dicts of
+    scalar tensors, which are logged under their keys.
+    """
+
+    #: discriminator (critic) updates per generator update; 0 = no discriminator
+    d_steps: int = 0
+    #: True: all D updates and the G update of an iteration use one batch; False: one batch each
+    d_share_batch: bool = True
+
+    def d_step(self, batch) -> dict:
+        raise NotImplementedError
+
+    def g_step(self, batch) -> dict:
+        raise NotImplementedError
+
+    def checkpoint_items(self) -> dict:
+        """Trackables saved in every checkpoint (networks, optimizers, RNGs)."""
+        raise NotImplementedError
+
+    def inference_model(self) -> keras.Model:
+        """The network whose weights ``fuse`` needs (saved as ``<name>.weights.h5``)."""
+        raise NotImplementedError
+
+    def iteration(self, batch) -> dict:
+        """One shared-batch iteration: ``d_steps`` D updates then one G update."""
+        logs = {}
+        for _ in range(self.d_steps):
+            logs.update(self.d_step(batch))
+        logs.update(self.g_step(batch))
+        return logs
+
+
+@dataclass
+class LoopConfig:
+    """How to run (not *what* to optimise: that is the paper's recipe)."""
+
+    run_dir: str
+    epochs: int
+    steps_per_epoch: int
+    jit_compile: bool = False
+    save_every: int = 0  # steps between checkpoints (0: once per epoch)
+    max_steps: int | None = None  # stop early (smoke runs, split long recipes); resumable
+    keep_checkpoints: int = 3
+    progress: bool = True
+
+
+@dataclass
+class FitResult:
+    step: int
+    finished: bool
+    last_logs: dict
+    seconds: float
+    weights_path: str | None
+
+
+class _Scalars:
+    """CSV log plus optional TensorBoard; the CSV is trimmed to the restored step on resume."""
+
+    def __init__(self, run_dir: Path, resume_step: int):
+        self.path = run_dir / "log.csv"
+        self.rows: list[dict] = []
+        if self.path.is_file():
+            with open(self.path, newline="") as fh:
+                self.rows = [r for r in csv.DictReader(fh) if int(r["step"]) <= resume_step]
+        self.writer = None
+        try:
+            import tensorboard  # noqa: F401  (optional extra)
+
+            self.writer = tf.summary.create_file_writer(str(run_dir / "tensorboard"))
+        except ImportError:
+            pass
+
+    def add(self, step: int, logs: dict, seconds: float) -> None:
+        self.rows.append({"step": step, **{k: f"{v:.8g}" for k, v in logs.items()}, "seconds": f"{seconds:.4f}"})
+        if self.writer is not None:
+            with self.writer.as_default(step=step):
+                for k, v in logs.items():
+                    tf.summary.scalar(k, v)
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        fields = list(dict.fromkeys(k for r in self.rows for k in r))
+        with atomic_path(self.path) as tmp, open(tmp, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=fields)
+            w.writeheader()
+            w.writerows(self.rows)
+        if self.writer is not None:
+            self.writer.flush()
+
+
+def save_recipe(run_dir: Path, recipe) -> dict:
+    """Write ``recipe.json`` (the dataclass or dict that defines the run) and return it as a dict."""
+    data = dataclasses.asdict(recipe) if dataclasses.is_dataclass(recipe) else dict(recipe)
+    path = run_dir / "recipe.json"
+    if path.is_file():
+        old = json.loads(path.read_text())
+        changed = {k: (old.get(k), v) for k, v in data.items() if old.get(k) != v and k != "loop"}
+        if changed:
+            print(f"note: resuming {run_dir} with changed settings {changed}")
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    return data
+
+
+def fit(
+    method: TrainingMethod,
+    make_dataset: Callable[[int, int], tf.data.Dataset],
+    config: LoopConfig,
+    recipe=None,
+    weights_name: str = "generator",
+) -> FitResult:
+    """Train ``method`` from ``make_dataset(epoch, skip_batches)`` batches; resume if possible.
+
+    The step counter counts *batches consumed*; epoch = step // steps_per_epoch.  Checkpoints land
+    in ``run_dir/checkpoints``; the inference network's weights in ``run_dir/<weights_name>.weights.h5``
+    at every checkpoint, so ``fuse --weights run_dir`` always sees a consistent, complete file.
+    """
+    run_dir = Path(config.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if config.steps_per_epoch <= 0:
+        raise FusionError("the training set gives no full batch: add data or lower the batch size")
+    if recipe is not None:
+        save_recipe(run_dir, recipe)
+
+    step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    ckpt = tf.train.Checkpoint(step=step_var, **method.checkpoint_items())
+    manager = tf.train.CheckpointManager(ckpt, str(run_dir / "checkpoints"), max_to_keep=config.keep_checkpoints)
+    if manager.latest_checkpoint:
+        try:
+            ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        except (AssertionError, ValueError, tf.errors.OpError) as exc:
+            raise FusionError(f"cannot resume from {manager.latest_checkpoint}: {str(exc).splitlines()[0]}") from None
+        print(f"resumed from {manager.latest_checkpoint} at step {int(step_var.numpy())}")
+    step = int(step_var.numpy())
+    total = config.epochs * config.steps_per_epoch
+    stop_at = min(total, config.max_steps) if config.max_steps is not None else total
+    scalars = _Scalars(run_dir, step)
+    weights_path = run_dir / f"{weights_name}.weights.h5"
+
+    def save() -> None:
+        step_var.assign(step)
+        manager.save(checkpoint_number=step)
+        with atomic_path(weights_path) as tmp:
+            method.inference_model().save_weights(str(tmp))
+        scalars.flush()
+
+    jit = config.jit_compile
+    if method.d_steps and not method.d_share_batch:
+        d_fn = tf.function(method.d_step, jit_compile=jit)
+        g_fn = tf.function(method.g_step, jit_compile=jit)
+
+        def run_batch(batch, step):
+            logs = dict(d_fn(batch))
+            if (step + 1) % method.d_steps == 0:
+                logs.update(g_fn(batch))
+            return logs
+    else:
+        it_fn = tf.function(method.iteration, jit_compile=jit)
+
+        def run_batch(batch, step):
+            return it_fn(batch)
+
+    bar = None
+    if config.progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=stop_at, initial=step, unit="step", dynamic_ncols=True, mininterval=1.0)
+    start = time.perf_counter()
+    last_logs: dict = {}
+    last_saved = step
+    try:
+        while step < stop_at:
+            epoch, skip = divmod(step, config.steps_per_epoch)
+            for batch in make_dataset(epoch, skip):
+                t0 = time.perf_counter()
+                logs = {k: float(v) for k, v in run_batch(batch, step).items()}
+                bad = [k for k, v in logs.items() if not math.isfinite(v)]
+                if bad:
+                    raise TrainingDiverged(
+                        f"loss {bad[0]} = {logs[bad[0]]} at step {step + 1}; stopped without saving, "
+                        f"last good checkpoint: {manager.latest_checkpoint or 'none'}"
+                    )
+                step += 1
+                last_logs = logs
+                scalars.add(step, logs, time.perf_counter() - t0)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix({k: f"{v:.4g}" for k, v in list(logs.items())[:4]}, refresh=False)
+                end_of_epoch = step % config.steps_per_epoch == 0
+                if (config.save_every and step % config.save_every == 0) or end_of_epoch:
+                    save()
+                    last_saved = step
+                if step >= stop_at or end_of_epoch:
+                    break
+    except KeyboardInterrupt:
+        if step > last_saved:
+            save()
+        print(f"\ninterrupted: saved step {step} in {run_dir}; run the same command to resume")
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    if step > last_saved:
+        save()
+    return FitResult(step=step, finished=step >= total, last_logs=last_logs,
+                     seconds=time.perf_counter() - start, weights_path=str(weights_path))
+

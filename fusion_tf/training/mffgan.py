@@ -1,0 +1,129 @@
+"""MFF-GAN training: the recipe, the two update steps, and the ``train mffgan`` command."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+
+import keras
+import tensorflow as tf
+
+from fusion_tf.data.patches import open_patch_store
+from fusion_tf.data.pipeline import patch_dataset, steps_per_epoch
+from fusion_tf.models.mffgan import build_discriminator, build_generator
+from fusion_tf.objectives import mffgan as objective
+from fusion_tf.training.loop import LoopConfig, TrainingMethod, fit
+
+
+@dataclass(frozen=True)
+class MFFGANRecipe:
+    """The original's hyper-parameters (spec ``mff_gan.md`` §6); defaults are faithful."""
+
+    batch_size: int = 32
+    epochs: int = 20
+    d_steps: int = 2  # D updates per G update, all on the same batch (paper: p = 2)
+    learning_rate: float = 1e-4
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    epsilon: float = 1e-8  # TF1 Adam default; Keras' 1e-7 would not match
+    loss: objective.MFFGANLossWeights = field(default_factory=objective.MFFGANLossWeights)
+    shuffle: bool = False  # the original feeds patches in file order
+    seed: int = 0
+    patch: int = 60
+
+    def adam(self) -> keras.optimizers.Adam:
+        return keras.optimizers.Adam(self.learning_rate, beta_1=self.beta_1, beta_2=self.beta_2,
+                                     epsilon=self.epsilon)
+
+
+class MFFGANTraining(TrainingMethod):
+    """Generator, discriminator, two Adams and the soft-label RNG; batches ``{"near", "far"}``."""
+
+    d_share_batch = True
+
+    def __init__(self, recipe: MFFGANRecipe = MFFGANRecipe(), **kwargs):
+        super().__init__(**kwargs)
+        self.recipe = recipe
+        self.d_steps = recipe.d_steps
+        self.generator = build_generator()
+        self.discriminator = build_discriminator(recipe.patch)
+        self.g_optimizer, self.d_optimizer = recipe.adam(), recipe.adam()
+        self.g_optimizer.build(self.generator.trainable_variables)
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.rng = tf.random.Generator.from_seed(recipe.seed)
+
+    def checkpoint_items(self) -> dict:
+        return {"generator": self.generator, "discriminator": self.discriminator,
+                "g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer, "rng": self.rng}
+
+    def inference_model(self) -> keras.Model:
+        return self.generator
+
+    def d_step(self, batch) -> dict:
+        near, far = batch["near"], batch["far"]
+        fused = tf.stop_gradient(self.generator([near, far], training=True))
+        with tf.GradientTape() as tape:
+            # real and fake in separate calls: each is normalised with its own batch statistics
+            d_real = self.discriminator(objective.joint_gradient(near, far), training=True)
+            d_fake = self.discriminator(objective.fused_gradient(fused), training=True)
+            loss = objective.discriminator_loss(d_real, d_fake, self.rng)
+        variables = self.discriminator.trainable_variables
+        self.d_optimizer.apply(tape.gradient(loss, variables), variables)
+        return {"d_loss": loss}
+
+    def g_step(self, batch) -> dict:
+        near, far = batch["near"], batch["far"]
+        s_near, s_far = objective.screening_maps(near, far)
+        with tf.GradientTape() as tape:
+            fused = self.generator([near, far], training=True)
+            l_int, l_grad = objective.content_losses(fused, near, far, s_near, s_far)
+            d_fake = self.discriminator(objective.fused_gradient(fused), training=True)
+            total, adv, content = objective.generator_loss(d_fake, l_int, l_grad, self.rng, self.recipe.loss)
+        variables = self.generator.trainable_variables
+        self.g_optimizer.apply(tape.gradient(total, variables), variables)
+        return {"g_loss": total, "g_adv": adv, "l_int": l_int, "l_grad": l_grad}
+
+
+# ----------------------------------------------------------------------------------------------
+# Command line
+# ----------------------------------------------------------------------------------------------
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    r = MFFGANRecipe()
+    parser.add_argument("--store", required=True,
+                        help="patch store from 'fusion-tf prepare mffgan' (a directory with Train_near/ and "
+                             "Train_far/, or an indexed .h5 file); the original's checkpoint/ folder works too")
+    parser.add_argument("--run-dir", required=True, help="checkpoints, recipe.json, log.csv, generator.weights.h5")
+    parser.add_argument("--epochs", type=int, default=r.epochs)
+    parser.add_argument("--batch-size", type=int, default=r.batch_size)
+    parser.add_argument("--d-steps", type=int, default=r.d_steps, help="D updates per G update (same batch)")
+    parser.add_argument("--lr", type=float, default=r.learning_rate)
+    parser.add_argument("--shuffle", action="store_true", help="reshuffle patches every epoch (original: file order)")
+    parser.add_argument("--seed", type=int, default=r.seed)
+
+
+def recipe_from_args(args) -> MFFGANRecipe:
+    return MFFGANRecipe(batch_size=args.batch_size, epochs=args.epochs, d_steps=args.d_steps,
+                        learning_rate=args.lr, shuffle=args.shuffle, seed=args.seed)
+
+
+def train(args) -> int:
+    """``fusion-tf train mffgan``: run (or resume) the recipe on a patch store."""
+    recipe = recipe_from_args(args)
+    store = open_patch_store(args.store)
+    method = MFFGANTraining(MFFGANRecipe(**{**recipe.__dict__, "patch": store.patch}))
+    spe = steps_per_epoch(store, recipe.batch_size)
+    config = LoopConfig(run_dir=args.run_dir, epochs=recipe.epochs, steps_per_epoch=spe,
+                        jit_compile=args.jit, save_every=args.save_every, max_steps=args.max_steps,
+                        progress=not args.quiet)
+    print(f"MFF-GAN: {store.count} patches of {store.patch}×{store.patch} from {store.path}; "
+          f"{spe} steps/epoch × {recipe.epochs} epochs; recipe {recipe}")
+
+    def make_dataset(epoch: int, skip: int):
+        return patch_dataset(store, recipe.batch_size, epoch, shuffle=recipe.shuffle, seed=recipe.seed,
+                             skip_batches=skip)
+
+    result = fit(method, make_dataset, config, recipe={**recipe.__dict__, "loss": recipe.loss.__dict__,
+                                                         "store": str(args.store), "patch": store.patch})
+    state = "finished" if result.finished else "paused (resume with the same command)"
+    print(f"{state} at step {result.step}: {result.last_logs}; generator weights: {result.weights_path}")
+    return 0

@@ -1,0 +1,69 @@
+"""Loading this project's own weights: ``.weights.h5`` files, run folders and training checkpoints.
+
+A model's ``--weights`` may name any of
+
+* ``NAME.weights.h5``            Keras weights of the inference network (what ``checkpoints/`` ships);
+* a training run folder          its ``<network>.weights.h5`` (written at every checkpoint) or else
+                                 the newest checkpoint in ``<run>/checkpoints``;
+* a training checkpoint prefix   ``<run>/checkpoints/ckpt-1380`` (object-based ``tf.train.Checkpoint``).
+
+Foreign formats (TF1 name-based checkpoints, PyTorch ``.npz``) are handled by their own modules; the
+model's loader tries them first.  A mismatch between file and model is a :class:`WeightsError`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import tensorflow as tf
+
+from fusion_tf.errors import WeightsError
+
+#: repository folder with the weights this project trained and ships
+SHIPPED_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
+
+
+def load_keras_weights(model, path: str | os.PathLike) -> None:
+    """``model.load_weights`` with the error turned into one readable line."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    try:
+        model.load_weights(str(path))
+    except Exception as exc:  # Keras raises ValueError/KeyError/OSError depending on the mismatch
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WeightsError(f"{path} does not fit the {model.name} network: {first}") from None
+
+
+def restore_from_checkpoint(model, key: str, prefix: str | os.PathLike) -> None:
+    """Restore only ``model`` (saved under ``key`` by the training loop) from a training checkpoint."""
+    ckpt = tf.train.Checkpoint(**{key: model})
+    try:
+        status = ckpt.restore(str(prefix))
+        status.expect_partial()
+        status.assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as exc:
+        raise WeightsError(f"{prefix}: not a checkpoint of this model ({str(exc).splitlines()[0]})") from None
+
+
+def load_own_weights(model, path: str | os.PathLike, key: str, weights_name: str) -> str:
+    """Load ``model`` from a ``.weights.h5``, run folder or checkpoint prefix; returns what was used."""
+    path = Path(path)
+    if path.is_dir():
+        h5 = path / f"{weights_name}.weights.h5"
+        if h5.is_file():
+            load_keras_weights(model, h5)
+            return str(h5)
+        latest = tf.train.latest_checkpoint(str(path / "checkpoints")) or tf.train.latest_checkpoint(str(path))
+        if latest is None:
+            raise WeightsError(f"{path}: no {h5.name} and no training checkpoint inside")
+        restore_from_checkpoint(model, key, latest)
+        return latest
+    if path.name.endswith(".h5") or path.name.endswith(".keras"):
+        load_keras_weights(model, path)
+        return str(path)
+    if Path(str(path) + ".index").is_file():
+        restore_from_checkpoint(model, key, path)
+        return str(path)
+    raise WeightsError(f"weights not found: {path}")
