@@ -1,0 +1,82 @@
+"""MFF-GAN patch stores: window order, both layouts, legacy float64 files, malformed stores."""
+
+import h5py
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from fusion_tf.data.patches import normalise, open_patch_store, window_origins, write_indexed_layout, write_original_layout
+from fusion_tf.data.pipeline import patch_dataset, steps_per_epoch
+from fusion_tf.errors import StoreError
+
+
+def test_window_count_and_row_major_order():
+    org = window_origins(520, 520, 60, 10)
+    assert len(org) == 2209  # 47 × 47, the paper's 22,090 = 10 × 2,209
+    assert tuple(org[0]) == (0, 0) and tuple(org[1]) == (0, 10) and tuple(org[47]) == (10, 0)
+    assert tuple(org[-1]) == (460, 460)
+
+
+def _pairs(rng, sizes=((80, 90), (70, 70))):
+    return [tuple(rng.integers(0, 256, s).astype(np.uint8) for _ in range(2)) for s in sizes]
+
+
+def test_layouts_give_the_same_patch_sequence(tmp_path, rng):
+    pairs = _pairs(rng)
+    n1 = write_original_layout(tmp_path / "orig", pairs, patch=60, stride=10)
+    n2 = write_indexed_layout(tmp_path / "idx.h5", pairs, patch=60, stride=10)
+    assert n1 == n2 == 3 * 4 + 2 * 2
+    a, b = open_patch_store(tmp_path / "orig"), open_patch_store(tmp_path / "idx.h5")
+    batches_a = list(patch_dataset(a, 4))
+    batches_b = list(patch_dataset(b, 4))
+    assert len(batches_a) == len(batches_b) == steps_per_epoch(a, 4) == 4
+    for x, y in zip(batches_a, batches_b):
+        for k in ("near", "far"):
+            np.testing.assert_array_equal(x[k].numpy(), y[k].numpy())
+    # first patch = top-left window of the first pair, normalised as the original
+    np.testing.assert_array_equal(batches_a[0]["near"].numpy()[0, ..., 0], normalise(pairs[0][0][:60, :60]))
+    # second window is 10 px to the right
+    np.testing.assert_array_equal(batches_a[0]["far"].numpy()[1, ..., 0], normalise(pairs[0][1][:60, 10:70]))
+
+
+def test_float64_store_equals_uint8_store(tmp_path, rng):
+    pairs = _pairs(rng, sizes=((70, 70),))
+    write_original_layout(tmp_path / "u8", pairs)
+    write_original_layout(tmp_path / "f64", pairs, dtype="float64")
+    with h5py.File(tmp_path / "f64/Train_near/train.h5") as h5:
+        assert h5["data"].dtype == np.float64 and h5["data"].shape == (4, 60, 60, 1)
+    x = next(iter(patch_dataset(open_patch_store(tmp_path / "u8"), 4)))
+    y = next(iter(patch_dataset(open_patch_store(tmp_path / "f64"), 4)))
+    np.testing.assert_array_equal(x["near"].numpy(), y["near"].numpy())
+
+
+def test_shuffle_is_seeded_per_epoch_and_skip_resumes(tmp_path, rng):
+    write_original_layout(tmp_path / "s", _pairs(rng, sizes=((100, 100),)))
+    store = open_patch_store(tmp_path / "s")
+    e0 = [b["near"].numpy() for b in patch_dataset(store, 2, epoch=0, shuffle=True, seed=5)]
+    again = [b["near"].numpy() for b in patch_dataset(store, 2, epoch=0, shuffle=True, seed=5)]
+    e1 = [b["near"].numpy() for b in patch_dataset(store, 2, epoch=1, shuffle=True, seed=5)]
+    skipped = [b["near"].numpy() for b in patch_dataset(store, 2, epoch=0, shuffle=True, seed=5, skip_batches=3)]
+    np.testing.assert_array_equal(np.stack(e0), np.stack(again))
+    assert not np.array_equal(np.stack(e0), np.stack(e1))
+    np.testing.assert_array_equal(np.stack(e0[3:]), np.stack(skipped))
+
+
+def test_malformed_stores_are_rejected(tmp_path):
+    with pytest.raises(StoreError, match="not found"):
+        open_patch_store(tmp_path / "nothing")
+    (tmp_path / "bad/Train_near").mkdir(parents=True)
+    (tmp_path / "bad/Train_far").mkdir(parents=True)
+    with h5py.File(tmp_path / "bad/Train_near/train.h5", "w") as h5:
+        h5["images"] = np.zeros((2, 60, 60, 1))
+    with h5py.File(tmp_path / "bad/Train_far/train.h5", "w") as h5:
+        h5["data"] = np.zeros((2, 60, 60, 1))
+    with pytest.raises(StoreError, match="no dataset 'data'"):
+        open_patch_store(tmp_path / "bad")
+    with h5py.File(tmp_path / "bad/Train_near/train.h5", "w") as h5:
+        h5["data"] = np.zeros((2, 60, 50))
+    with pytest.raises(StoreError, match="shape"):
+        open_patch_store(tmp_path / "bad")
+    (tmp_path / "junk.h5").write_bytes(b"not hdf5 at all")
+    with pytest.raises(StoreError, match="cannot read"):
+        open_patch_store(tmp_path / "junk.h5")
