@@ -117,30 +117,16 @@ class GACNFuser:
         return FusionResult(fused=to_uint8_output(running), raw=bgf, decision_map=np.clip(bgf, 0.0, 1.0))
 
     def fuse_calibration(self, images: Sequence[np.ndarray]) -> FusionResult:
-        """Decision calibration with a streamed first-maximal-index argmax (see module docstring)."""
+        """Decision calibration: reference SF computed once, one decision path per further image."""
         ref_grey = grey_input(to_unit(images[0]))
         sf_ref = self._sf(ref_grey)
-        fused = np.array(images[0], copy=True)
-        d0 = best = None
+        selector = CalibrationArgmax(images[0])
         mask = None
-        for i in range(1, len(images)):
-            grey = grey_input(to_unit(images[i]))
+        for image in images[1:]:
+            grey = grey_input(to_unit(image))
             mask = self._decide(sf_ref, self._sf(grey), ref_grey, grey).numpy()[0, ..., 0]
-            if i == 1:
-                d0 = mask
-                best = d0.copy()
-                self._take(fused, best, 1.0 - mask, images[1])
-            else:
-                self._take(fused, best, d0 / (mask + CALIBRATION_EPS) * (1.0 - mask), images[i])
-        return FusionResult(fused=fused, raw=mask, decision_map=np.clip(mask, 0.0, 1.0))
-
-    @staticmethod
-    def _take(fused: np.ndarray, best: np.ndarray, score: np.ndarray, image: np.ndarray) -> None:
-        # strict '>' keeps the earlier index on ties: the lowest-index-wins rule, computed in float32 as
-        # the original (float64 changes ~0.01 % of the choices)
-        better = score.astype(np.float32) > best
-        best[better] = score[better]
-        fused[better] = image[better]
+            selector.add(mask, image)
+        return FusionResult(fused=selector.fused, raw=mask, decision_map=np.clip(mask, 0.0, 1.0))
 
     @staticmethod
     def _check(images: Sequence[np.ndarray]) -> None:
@@ -154,6 +140,34 @@ class GACNFuser:
                 raise InputImageError(f"image {i + 1} has shape {im.shape}, image 1 has {shape}")
         if min(shape[:2]) < MIN_SIDE:
             raise InputImageError(f"GACN needs images of at least {MIN_SIDE}×{MIN_SIDE} pixels, got {shape[1]}×{shape[0]}")
+
+
+class CalibrationArgmax:
+    """Streaming first-maximal-index argmax over GACN's decision volume, selecting source pixels.
+
+    Feed the rectified maps ``mⱼ`` of (reference, image j+1) in order with :meth:`add`.  Scores are
+    float32 like the original (float64 changes ~0.01 % of the choices); a strict ``>`` keeps the earlier
+    index on ties, the rule that reproduces the original's output.
+    """
+
+    def __init__(self, reference: np.ndarray):
+        self.fused = np.array(reference, copy=True)
+        self.index = np.zeros(reference.shape[:2], np.int32)
+        self.count = 1
+        self._d0 = self._best = None
+
+    def add(self, mask: np.ndarray, image: np.ndarray) -> None:
+        mask = np.asarray(mask, np.float32)
+        if self._d0 is None:  # D₀ = m₀ and D₁ = 1 − m₀
+            self._d0, self._best = mask, mask.copy()
+            score = 1.0 - mask
+        else:  # Dⱼ = D₀ / (mⱼ₋₁ + 1e-4) · (1 − mⱼ₋₁)
+            score = self._d0 / (mask + CALIBRATION_EPS) * (1.0 - mask)
+        better = score > self._best
+        self._best[better] = score[better]
+        self.fused[better] = image[better]
+        self.index[better] = self.count
+        self.count += 1
 
 
 def load_fuser(weights: str | os.PathLike | None) -> GACNFuser:

@@ -34,6 +34,9 @@ GF_RADIUS, GF_EPS = 3, 0.1
 BOUNDARY_BLUR_KERNEL = ops.gaussian_kernel(BLUR_RADIUS, BLUR_SIGMA).astype(np.float32)
 
 
+_BACKWARD_DIFF_X = np.array([[1.0, -1.0, 0.0]], np.float32)
+_BACKWARD_DIFF_Y = _BACKWARD_DIFF_X.T
+
 # ----------------------------------------------------------------------------------------------
 # Parameter-free stages
 # ----------------------------------------------------------------------------------------------
@@ -43,9 +46,9 @@ def spatial_frequency(features: tf.Tensor) -> tf.Tensor:
     Left/up neighbours come from zero-filled shifts, so the first row/column see a jump to 0.  No √ and
     no division by 121 (paper Eq. 1–3 differ; the weights were trained with this form).
     """
-    left = ops.shift_zero_fill(features, 0, 1)
-    up = ops.shift_zero_fill(features, 1, 0)
-    grad = tf.square(left - features) + tf.square(up - features)
+    # (F(x−1) − F(x)) as a 3-tap zero-padded correlation: exact (±1 weights) and ~2× faster on CPU
+    # than materialising the two shifted copies of a 64-channel tensor.
+    grad = tf.square(ops.filter2d(features, _BACKWARD_DIFF_X)) + tf.square(ops.filter2d(features, _BACKWARD_DIFF_Y))
     return ops.window_sum(grad, SF_RADIUS)
 
 
@@ -164,8 +167,7 @@ class GACN(keras.Model):
 
     def call(self, inputs, training=False):
         img1, img2 = inputs
-        out = self.forward_with_taps(img1, img2, training=training, taps=None)
-        return out
+        return self.forward_with_taps(img1, img2, training=training)
 
     def forward_with_taps(self, img1, img2, training=False, taps: dict | None = None):
         """The full forward pass; fills ``taps`` with every named intermediate when given (parity tests)."""
