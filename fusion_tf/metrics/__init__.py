@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
 from .common import as_gray, matlab_round, normalize1, rgb2gray
-from .fmi import fmi, fmi_dct, fmi_edge, fmi_pixel
+from .feature_mi import fmi, fmi_dct, fmi_edge, fmi_pixel
 from .gradient import qabf, qg_toolbox, qm, qsf
 from .information import mi, qmi, qncie, te, te_cvejic
 from .perceptual import qcb, qcv, vif_sum, viff

@@ -6,6 +6,7 @@ Spec §3.10, §3.13, §3.17. Local statistics use MATLAB ``filter2(..., 'valid')
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .common import box_sum_valid, check_inputs, filter2_small, gauss1d, sep_filter_valid
 
@@ -22,25 +23,33 @@ def _stats_one_pass(x, y, filt):
     return mx, my, vx, vy, cxy
 
 
-def _gauss_stats_two_pass(images, size=7, sigma=1.5):
-    """Gaussian-window means and all (co)variances, computed two-pass: sum w (x - mu)(y - mu).
+def _gauss_stats_two_pass(images, size=7, sigma=1.5, flat_below=1.0):
+    """Gaussian-window ('valid') means and all (co)variances, two-pass: sum w (x - mu)(y - mu).
 
-    The one-pass E[x^2] - mu^2 of the MATLAB code leaves round-off residues of either sign in flat
-    or saturated regions that swamp Yang's 2e-16 constants (spec §3.10); the two-pass form is
-    exact there (zero variance on a flat window) and otherwise agrees to round-off.
+    The one-pass E[xy] - mu_x mu_y of the MATLAB code leaves round-off residues (~1e-11 on
+    0..255 data) of either sign in flat or saturated regions, which swamp Yang's 2e-16 constants
+    (spec §3.10). Those residues are negligible wherever every local variance is clearly
+    non-zero, so the one-pass values are kept there and only windows with a variance below
+    ``flat_below`` are recomputed two-pass from their size x size patches.
+    Returns (means, {(i, j): cov_ij}).
     """
     g = gauss1d(size, sigma)
     w = np.outer(g, g)
-    mus = [sep_filter_valid(x, g) for x in images]
-    H, W = mus[0].shape
+
+    def filt(z):
+        return sep_filter_valid(z, g)
+
+    mus = [filt(x) for x in images]
     n = len(images)
-    acc = {(i, j): np.zeros((H, W)) for i in range(n) for j in range(i, n)}
-    for u in range(size):
-        for v in range(size):
-            d = [x[u:u + H, v:v + W] - m for x, m in zip(images, mus)]
-            wuv = w[u, v]
-            for (i, j), s in acc.items():
-                s += wuv * (d[i] * d[j])
+    acc = {(i, j): filt(images[i] * images[j]) - mus[i] * mus[j] for i in range(n) for j in range(i, n)}
+    flat = np.zeros(mus[0].shape, dtype=bool)
+    for i in range(n):
+        flat |= acc[i, i] < flat_below
+    if flat.any():
+        d = [sliding_window_view(x, (size, size))[flat] - m[flat][:, None, None]
+             for x, m in zip(images, mus)]
+        for (i, j), s in acc.items():
+            s[flat] = np.einsum("kuv,kuv,uv->k", d[i], d[j], w)
     return mus, acc
 
 
