@@ -45,6 +45,7 @@ class MFFGANTraining(TrainingMethod):
         super().__init__(**kwargs)
         self.recipe = recipe
         self.d_steps = recipe.d_steps
+        keras.utils.set_random_seed(recipe.seed)  # same seed → same initial weights → reproducible run
         self.generator = build_generator()
         self.discriminator = build_discriminator(recipe.patch)
         self.g_optimizer, self.d_optimizer = recipe.adam(), recipe.adam()
