@@ -8,6 +8,7 @@ produced by MATLAB code, so rounding, filtering and frequency grids follow MATLA
 from __future__ import annotations
 
 import numpy as np
+from scipy import fft as sfft
 from scipy import ndimage
 
 # MATLAB rgb2gray coefficients (the exact inverse-YIQ row it uses, not the rounded 0.299/0.587/0.114).
@@ -139,7 +140,7 @@ def freqspace_grid(shape):
 
 def filter_centered_spectrum(x: np.ndarray, s: np.ndarray) -> np.ndarray:
     """Real part of ``ifft2(ifftshift(fftshift(fft2(x)) .* S))`` (S given on the centred grid)."""
-    return np.real(np.fft.ifft2(np.fft.fft2(x) * np.fft.ifftshift(s)))
+    return np.real(sfft.ifft2(sfft.fft2(x) * np.fft.ifftshift(s)))
 
 
 def blocks(x: np.ndarray, n: int = 16) -> np.ndarray:

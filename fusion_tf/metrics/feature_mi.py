@@ -72,21 +72,31 @@ def _fused_side(f: np.ndarray) -> dict:
     """Per-window quantities of the normalised fused windows f (shape (l, n)), shared by A and B."""
     l = f.shape[0]
     pdf = f / f.sum(axis=0)
-    cdf = np.cumsum(pdf, axis=0)
+    cdf = _cumsum0(pdf)
+    log = _log2_pos(pdf)
     dev = pdf - pdf.mean(axis=0)
     idx = np.arange(1, l + 1, dtype=np.float64)
     return {
         "pdf": pdf, "cdf": cdf, "dev": dev, "dev2": (dev * dev).sum(axis=0),
         "sd": np.sqrt(np.maximum(idx * idx @ pdf - (idx @ pdf) ** 2, 0.0)),
-        "plogp": _sum_plogp(pdf), "cdf_sum": cdf.sum(axis=0),
+        "log": log, "plogp": (pdf * log).sum(axis=0), "cdf_sum": cdf.sum(axis=0),
     }
 
 
-def _sum_plogp(pdf: np.ndarray) -> np.ndarray:
-    """Column sums of p log2 p over p > 0 (minus the entropy)."""
+def _log2_pos(pdf: np.ndarray) -> np.ndarray:
+    """log2 of the positive entries, 0 elsewhere."""
     lg = np.zeros_like(pdf)
     np.log2(pdf, out=lg, where=pdf > 0)
-    return (pdf * lg).sum(axis=0)
+    return lg
+
+
+def _cumsum0(x: np.ndarray) -> np.ndarray:
+    """Cumulative sum down the (short) first axis, element by element like MATLAB's loop."""
+    out = np.empty_like(x)
+    out[0] = x[0]
+    for k in range(1, x.shape[0]):
+        np.add(out[k - 1], x[k], out=out[k])
+    return out
 
 
 def _count(mask: np.ndarray) -> np.ndarray:
@@ -113,7 +123,7 @@ def _window_fmi(s: np.ndarray, fs: dict) -> np.ndarray:
     l, n = s.shape
     f_pdf, f_cdf = fs["pdf"], fs["cdf"]
     s_pdf = s / s.sum(axis=0)
-    s_cdf = np.cumsum(s_pdf, axis=0)
+    s_cdf = _cumsum0(s_pdf)
     dev = s_pdf - s_pdf.mean(axis=0)
     num = (dev * fs["dev"]).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -127,13 +137,15 @@ def _window_fmi(s: np.ndarray, fs: dict) -> np.ndarray:
     # O-interval j then maps to source cell l-1-j.
     one = np.ones((1, n))
     o_brk = np.where(pos, s_cdf, np.concatenate([1.0 - s_cdf[l - 2::-1], one]))
+    s_lg = _log2_pos(s_pdf)
     o_pdf = np.where(pos, s_pdf, s_pdf[::-1])
+    o_lg = np.where(pos, s_lg, s_lg[::-1])
     r = _count(o_brk[None, :, :] < f_cdf[:, None, :])  # r_i = #{O_j < F_i}
     q = _count(f_cdf[None, :, :] <= o_brk[:, None, :])  # q_j = #{F_i <= O_j}
 
     # Grid sums of the bound: sum_ij min(F_i, S_j) and sum_ij max(F_i + S_j - 1, 0).
     upper = (f_cdf * (l - r)).sum(axis=0) + (s_cdf * (l - q)).sum(axis=0)
-    o_cum = np.concatenate([np.zeros((1, n)), np.cumsum(o_brk, axis=0)])
+    o_cum = np.concatenate([np.zeros((1, n)), _cumsum0(o_brk)])
     lower = (f_cdf * r - _take(o_cum, r)).sum(axis=0) \
         + np.maximum(f_cdf - (1.0 - s_cdf[l - 1]), 0.0).sum(axis=0)
     cov = np.where(pos, upper, lower) - fs["cdf_sum"] * s_cdf.sum(axis=0)
@@ -143,7 +155,7 @@ def _window_fmi(s: np.ndarray, fs: dict) -> np.ndarray:
     a = 1.0 - m
 
     # Entropy of a * f_i s_j over its non-zero cells, in closed form ...
-    f_log, s_log = fs["plogp"], _sum_plogp(s_pdf)
+    f_log, s_log = fs["plogp"], (s_pdf * s_lg).sum(axis=0)
     f_sum, s_sum = f_pdf.sum(axis=0), s_pdf.sum(axis=0)
     with np.errstate(divide="ignore"):
         log_a = np.where(a != 0, np.log2(np.abs(np.where(a != 0, a, 1.0))), 0.0)
@@ -156,10 +168,13 @@ def _window_fmi(s: np.ndarray, fs: dict) -> np.ndarray:
     r_c, q_c = np.minimum(r, l - 1), np.minimum(q, l - 1)
     mass_f = np.where(r < l, f_cdf - np.maximum(f_prev[:-1], _take(o_prev, r_c)), 0.0)
     mass_o = np.where(q < l, o_brk - np.maximum(o_prev[:-1], _take(f_prev, q_c)), 0.0)
+    # -x log2|x| of the independent part a f_i s_j reuses the logs of a and of the PDFs
     ind_f = a * f_pdf * _take(o_pdf, r_c)
     ind_o = a * _take(f_pdf, q_c) * o_pdf
-    h_joint += (_plogp(m * mass_f + ind_f) - _plogp(ind_f)
-                + _plogp(m * mass_o + ind_o) - _plogp(ind_o)).sum(axis=0)
+    lg_f = log_a + fs["log"] + _take(o_lg, r_c)
+    lg_o = log_a + _take(fs["log"], q_c) + o_lg
+    h_joint += (_plogp(m * mass_f + ind_f) + ind_f * lg_f
+                + _plogp(m * mass_o + ind_o) + ind_o * lg_o).sum(axis=0)
 
     mi = -s_log - f_log - h_joint
     with np.errstate(invalid="ignore", divide="ignore"):

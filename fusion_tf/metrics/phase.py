@@ -9,6 +9,7 @@ the max/min moments of the PC covariance. All filtering is in the FFT domain, as
 from __future__ import annotations
 
 import numpy as np
+from scipy import fft as sfft
 
 from .common import check_inputs, gauss1d, sep_filter_same
 
@@ -62,7 +63,7 @@ def _filters(rows, cols, nscale, norient, min_wave, mult, sigma_onf, dtheta_on_s
         spread = np.exp(-dtheta ** 2 / (2 * theta_sigma ** 2))
         filts = [lg * spread for lg in log_gabor]
         # Noise-energy bookkeeping from the spatial filters (per orientation, as in the M-file).
-        ifft_f = [np.real(np.fft.ifft2(fl)) * np.sqrt(rows * cols) for fl in filts]
+        ifft_f = [np.real(sfft.ifft2(fl)) * np.sqrt(rows * cols) for fl in filts]
         sum_an2 = sum(float((f * f).sum()) for f in ifft_f)
         sum_aiaj = sum(float((ifft_f[i] * ifft_f[j]).sum())
                        for i in range(nscale - 1) for j in range(i + 1, nscale))
@@ -78,7 +79,7 @@ def phase_congruency(im, nscale=4, norient=6, min_wave_length=3, mult=2.1, sigma
     """``myphasecong3``: returns (PC, M, m) — overall phase congruency, max and min moments."""
     im = np.asarray(im, dtype=np.float64)
     rows, cols = im.shape
-    imagefft = np.fft.fft2(im)
+    imagefft = sfft.fft2(im)
     total_energy = np.zeros_like(im)
     total_sum_an = np.zeros_like(im)
     covx2 = np.zeros_like(im)
@@ -86,31 +87,35 @@ def phase_congruency(im, nscale=4, norient=6, min_wave_length=3, mult=2.1, sigma
     covxy = np.zeros_like(im)
     bank = _filters(rows, cols, nscale, norient, min_wave_length, mult, sigma_onf, dtheta_on_sigma)
     for ang, filts, em_n, sum_an2, sum_aiaj in bank:
-        eo = [np.fft.ifft2(imagefft * fl) for fl in filts]
+        eo = [sfft.ifft2(imagefft * fl) for fl in filts]
         amps = [np.abs(e) for e in eo]
-        sum_an = sum(amps)
-        sum_e = sum(e.real for e in eo)
-        sum_o = sum(e.imag for e in eo)
-        max_an = np.maximum.reduce(amps)
-        x_energy = np.sqrt(sum_e ** 2 + sum_o ** 2) + _EPS
+        sum_an = amps[0] + amps[1]
+        max_an = np.maximum(amps[0], amps[1])
+        sum_e = eo[0].real + eo[1].real
+        sum_o = eo[0].imag + eo[1].imag
+        for e, an in zip(eo[2:], amps[2:]):
+            sum_an += an
+            np.maximum(max_an, an, out=max_an)
+            sum_e += e.real
+            sum_o += e.imag
+        x_energy = np.sqrt(sum_e * sum_e + sum_o * sum_o) + _EPS
         mean_e = sum_e / x_energy
         mean_o = sum_o / x_energy
         energy = np.zeros_like(im)
         for e in eo:
             E, O = e.real, e.imag
             energy += E * mean_e + O * mean_o - np.abs(E * mean_o - O * mean_e)
-        median_e2n = np.median(amps[0] ** 2)
-        mean_e2n = -median_e2n / np.log(0.5)
+        mean_e2n = -np.median(amps[0] * amps[0]) / np.log(0.5)
         noise_power = mean_e2n / em_n
         est_noise_energy2 = 2 * noise_power * sum_an2 + 4 * noise_power * sum_aiaj
         tau = np.sqrt(est_noise_energy2 / 2)
         T = (tau * np.sqrt(np.pi / 2) + k * np.sqrt((2 - np.pi / 2) * tau ** 2)) / 1.7
         energy = np.maximum(energy - T, 0.0)
-        width = sum_an / (max_an + _EPS) / nscale
-        weight = 1.0 / (1.0 + np.exp((cut_off - width) * g))
+        weight = 1.0 / (1.0 + np.exp((cut_off - sum_an / (max_an + _EPS) / nscale) * g))
         total_sum_an += sum_an
-        total_energy += weight * energy
-        pc_o = weight * energy / sum_an
+        weighted = weight * energy
+        total_energy += weighted
+        pc_o = weighted / sum_an
         covx = pc_o * np.cos(ang)
         covy = pc_o * np.sin(ang)
         covx2 += covx * covx
