@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from fusion_tf.errors import FusionError
-from fusion_tf.weights.own import SHIPPED_DIR
+from fusion_tf.paths import SHIPPED_DIR
 
 
 @dataclass(frozen=True)

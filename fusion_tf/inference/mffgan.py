@@ -26,7 +26,8 @@ from fusion_tf.core import color
 from fusion_tf.errors import InputImageError
 from fusion_tf.inference.base import FusionResult
 from fusion_tf.models.mffgan import build_generator
-from fusion_tf.weights.own import SHIPPED_DIR, load_own_weights
+from fusion_tf.paths import SHIPPED_DIR
+from fusion_tf.weights.own import load_own_weights
 from fusion_tf.weights.tf1 import is_tf1_checkpoint, load_tf1_checkpoint
 
 OUTPUT_MODES = ("plain", "faithful")

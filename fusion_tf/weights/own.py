@@ -20,9 +20,6 @@ import tensorflow as tf
 
 from fusion_tf.errors import WeightsError
 
-#: repository folder with the weights this project trained and ships
-SHIPPED_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
-
 
 def load_keras_weights(model, path: str | os.PathLike) -> None:
     """``model.load_weights`` with the error turned into one readable line."""
