@@ -1,0 +1,175 @@
+"""Scoring jobs (one fused image against its sources) and running them over a process pool.
+
+Models are run in the calling process (they hold TensorFlow state); the metric computations,
+which are pure NumPy, run in worker processes. TensorFlow is never imported here.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import time
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from fusion_tf import metrics as M
+from fusion_tf.core.imageio import read_image, read_images, write_image
+from fusion_tf.errors import FusionError, InputImageError
+
+__all__ = ["Job", "score_job", "image_size", "check_sizes", "run_models", "run_jobs", "cpu_count"]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One fused image to score: ``method``/``image`` label it, ``seconds`` is a model's time."""
+
+    method: str
+    image: str
+    sources: tuple[str, ...]
+    fused: str
+    seconds: float | None = None
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def image_size(path) -> tuple[int, int]:
+    """(width, height) from the file header, without decoding the pixels."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except FileNotFoundError:
+        raise InputImageError(f"image not found: {path}") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise InputImageError(f"cannot read image {path}: {exc}") from None
+
+
+def check_sizes(groups: dict[str, Sequence[Path]], fused: dict[str, dict[str, Path]]) -> None:
+    """Fail early (before any computation) on unreadable headers or size mismatches."""
+    for image, paths in groups.items():
+        sizes = [image_size(p) for p in paths]
+        if len(set(sizes)) != 1:
+            raise InputImageError(f"sources of {image!r} differ in size: "
+                                  + ", ".join(f"{Path(p).name} {w}x{h}" for p, (w, h) in zip(paths, sizes)))
+        for method, mapping in fused.items():
+            w, h = image_size(mapping[image])
+            if (w, h) != sizes[0]:
+                raise InputImageError(f"{method}: fused {mapping[image]} is {w}x{h} but the sources of "
+                                      f"{image!r} are {sizes[0][0]}x{sizes[0][1]}")
+
+
+def score_job(job: Job, metric_ids: Sequence[str]) -> dict:
+    """Read one fused image and its sources, convert to grey (MATLAB rgb2gray), compute the metrics."""
+    sources = [M.as_gray(read_image(p)) for p in job.sources]
+    fused = M.as_gray(read_image(job.fused))
+    if fused.shape != sources[0].shape:
+        raise InputImageError(f"{job.method}: fused image for {job.image!r} is {fused.shape[1]}x{fused.shape[0]}, "
+                              f"sources are {sources[0].shape[1]}x{sources[0].shape[0]}")
+    try:
+        values = M.compute_sources(metric_ids, sources, fused)
+    except ValueError as exc:
+        raise FusionError(f"{job.method}/{job.image}: {exc}") from None
+    return {"method": job.method, "image": job.image, **values, "seconds": job.seconds}
+
+
+def _score_star(args):
+    return score_job(*args)
+
+
+def _call_fuser(fuser, images: list[np.ndarray]) -> np.ndarray:
+    """Accept both the plain ``callable(images) -> array`` contract and the package's ``Fuser``
+    objects (``.fuse(images) -> FusionResult``)."""
+    if hasattr(fuser, "fuse"):
+        out = fuser.fuse(images)
+    else:
+        out = fuser(images)
+    out = getattr(out, "fused", out)
+    return np.asarray(out)
+
+
+def run_models(models: list[tuple[str, str | None]], groups: dict[str, Sequence[Path]], fused_dir: Path,
+               load_fuser: Callable | None = None, progress: bool | None = None) -> list[Job]:
+    """Fuse every group with every model (in this process), timing each call, and write the fused
+    images to ``fused_dir/<model>/<image>.png``. Returns the scoring jobs.
+
+    ``load_fuser(name, weights)`` defaults to ``fusion_tf.registry.load_fuser``, imported here
+    lazily so metric-only runs never import TensorFlow.
+    """
+    if not models:
+        return []
+    if load_fuser is None:
+        from fusion_tf.registry import load_fuser
+    from tqdm import tqdm
+
+    jobs = []
+    bar = tqdm(total=len(models) * len(groups), desc="fusing", unit="img", disable=not progress if progress is not None else None,
+               file=sys.stderr)
+    try:
+        for name, weights in models:
+            fuser = load_fuser(name, weights)
+            for image, paths in groups.items():
+                srcs = read_images([str(p) for p in paths])
+                t0 = time.perf_counter()
+                out = _call_fuser(fuser, srcs)
+                seconds = time.perf_counter() - t0
+                if out.dtype != np.uint8 or out.shape[:2] != srcs[0].shape[:2]:
+                    raise FusionError(f"model {name} returned {out.dtype} {out.shape} for {image!r}; "
+                                      f"expected uint8 of size {srcs[0].shape[:2]}")
+                path = write_image(fused_dir / name / f"{image}.png", out)
+                jobs.append(Job(name, image, tuple(str(p) for p in paths), str(path), seconds))
+                bar.update()
+    finally:
+        bar.close()
+    return jobs
+
+
+def _mp_context():
+    # fork is cheapest, but never fork a process that has loaded TensorFlow (its threads).
+    if "fork" in multiprocessing.get_all_start_methods() and "tensorflow" not in sys.modules:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+def run_jobs(jobs: Sequence[Job], metric_ids: Sequence[str], workers: int | None = None,
+             progress: bool | None = None) -> list[dict]:
+    """Score all jobs, in parallel over ``workers`` processes (default min(cpus, jobs)); results in
+    job order. The first failure cancels the rest and is raised."""
+    from tqdm import tqdm
+
+    jobs = list(jobs)
+    if not jobs:
+        return []
+    workers = max(1, min(workers or cpu_count(), len(jobs)))
+    disable = not progress if progress is not None else None
+    results: list[dict | None] = [None] * len(jobs)
+    with tqdm(total=len(jobs), desc="scoring", unit="img", disable=disable, file=sys.stderr) as bar:
+        if workers == 1:
+            for k, job in enumerate(jobs):
+                results[k] = score_job(job, metric_ids)
+                bar.update()
+            return results
+        with ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context()) as pool:
+            futures = {pool.submit(_score_star, (job, tuple(metric_ids))): k for k, job in enumerate(jobs)}
+            pending = set(futures)
+            try:
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                    for fut in done:
+                        results[futures[fut]] = fut.result()  # re-raises a worker's exception
+                        bar.update()
+            except BaseException:
+                for fut in pending:
+                    fut.cancel()
+                raise
+    return results
