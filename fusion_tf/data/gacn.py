@@ -85,20 +85,23 @@ def blur_pair(image: tf.Tensor, mask: tf.Tensor, radius) -> tuple[tf.Tensor, tf.
     return a, b, soft
 
 
-def shift_with_lost_border(x: tf.Tensor, dy: tf.Tensor, dx: tf.Tensor) -> tf.Tensor:
-    """Per-sample integer shift (zero fill) that also zeroes the last row and column.
+def shift_with_lost_border(x: tf.Tensor, dy: tf.Tensor, dx: tf.Tensor, max_offset: int = OFFSET) -> tf.Tensor:
+    """Per-sample integer shift by (dy, dx) ∈ [−max_offset, max_offset]² (zero fill) that also zeroes
+    the last row and column.
 
     The original slices ``[..., :-1]`` on both sides of its assignment, so the shifted image loses its
-    last row/column even for a (0, 0) offset — reproduced on purpose.
+    last row/column even for a (0, 0) offset — reproduced on purpose.  Built from static shifts
+    selected per sample by 0/1 weights (exact), because XLA has no kernel for image transforms.
     """
-    n, h, w = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2]
-    zeros, ones = tf.zeros([n], tf.float32), tf.ones([n], tf.float32)
-    # output (x, y) samples input (x − dx, y − dy)
-    transforms = tf.stack([ones, zeros, -tf.cast(dx, tf.float32), zeros, ones, -tf.cast(dy, tf.float32), zeros, zeros], axis=1)
-    moved = tf.raw_ops.ImageProjectiveTransformV3(
-        images=x, transforms=transforms, output_shape=tf.stack([h, w]), fill_value=0.0,
-        interpolation="NEAREST", fill_mode="CONSTANT",
-    )
+    def along(t, d, rows):
+        out = tf.zeros_like(t)
+        for k in range(-max_offset, max_offset + 1):
+            sel = tf.cast(tf.equal(d, k), t.dtype)[:, None, None, None]
+            out += sel * (ops.shift_zero_fill(t, k, 0) if rows else ops.shift_zero_fill(t, 0, k))
+        return out
+
+    moved = along(along(x, dy, True), dx, False)
+    h, w = tf.shape(x)[1], tf.shape(x)[2]
     keep = tf.cast(tf.range(h) < h - 1, x.dtype)[:, None] * tf.cast(tf.range(w) < w - 1, x.dtype)[None, :]
     return moved * keep[None, :, :, None]
 
@@ -234,7 +237,7 @@ class GACNStore:
     size: int
 
 
-def open_store(path: str | os.PathLike) -> GACNStore:
+def open_store(path: str | os.PathLike, crop: int = CROP_SIZE) -> GACNStore:
     """Validate a GACN store and return its split indices; a clear ``StoreError`` otherwise."""
     path = Path(path)
     if not path.is_file():
@@ -256,8 +259,8 @@ def open_store(path: str | os.PathLike) -> GACNStore:
             size = int(image.shape[1])
     except OSError as exc:
         raise StoreError(f"cannot open {path} as HDF5: {exc}") from None
-    if size < CROP_SIZE:
-        raise StoreError(f"{path}: images are {size}² but training crops {CROP_SIZE}²")
+    if size < crop:
+        raise StoreError(f"{path}: images are {size}² but training crops {crop}²")
     return GACNStore(path, np.flatnonzero(codes == SPLIT_TRAIN), np.flatnonzero(codes == SPLIT_VAL), attrs, size)
 
 
