@@ -1,7 +1,8 @@
 """MFF-GAN inference: pairs, serial stacks, grey and colour, faithful or clean output.
 
 Colour follows the original MATLAB wrapper: the network fuses studio-swing luma Y; Cb/Cr are fused
-by the saturation-weighted rule; the result goes back through the studio inverse.
+by the saturation-weighted rule; the result goes back through the studio inverse (shared with
+GIPC-GAN in :mod:`fusion_tf.inference.luma`).
 
 Output modes (spec ``mff_gan.md`` §8–§9):
 
@@ -17,14 +18,11 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
-import tensorflow as tf
 
 from fusion_tf.core import color
-from fusion_tf.errors import InputImageError
-from fusion_tf.inference.base import FusionResult
+from fusion_tf.inference.luma import LumaFuser
 from fusion_tf.models.mffgan import build_generator
 from fusion_tf.paths import SHIPPED_DIR
 from fusion_tf.weights.own import load_own_weights
@@ -64,62 +62,31 @@ def load_generator(weights: str | None = None):
     return g
 
 
-class MFFGANFuser:
-    """Fuses groups of same-size uint8 images (grey or RGB; first = near focus) with one generator."""
+class MFFGANFuser(LumaFuser):
+    """Fuses groups of same-size uint8 images (grey or RGB; first = near focus) with one generator.
+
+    The Y-channel machinery is shared with GIPC-GAN (:class:`~fusion_tf.inference.luma.LumaFuser`);
+    this class adds the ``faithful`` output mode's JPEG round trips and byte-scaling.
+    """
 
     name = "mffgan"
 
     def __init__(self, weights: str | None = None, output_mode: str = "plain", jit_compile: bool = False):
         if output_mode not in OUTPUT_MODES:
             raise ValueError(f"output_mode must be one of {OUTPUT_MODES}")
-        self.generator = load_generator(weights)
         self.output_mode = output_mode
-        spec = tf.TensorSpec((None, None, None, 1), tf.float32)
-        # One trace serves every image size.  XLA would recompile per size (≈1.5 s each), so it is
-        # only worth it for many images of one size (--jit).
-        self._run = tf.function(lambda a, b: self.generator([a, b], training=False),
-                                input_signature=[spec, spec], jit_compile=jit_compile)
-
-    # -- one pair ---------------------------------------------------------------------------
-    def network(self, near_y: np.ndarray, far_y: np.ndarray) -> np.ndarray:
-        """Raw tanh output (H×W float32) for two luma planes holding 0..255 values."""
-        a = ((np.asarray(near_y, np.float32) - 127.5) / 127.5)[None, ..., None]
-        b = ((np.asarray(far_y, np.float32) - 127.5) / 127.5)[None, ..., None]
-        return self._run(tf.constant(a), tf.constant(b)).numpy()[0, ..., 0]
+        super().__init__(load_generator(weights), jit_compile=jit_compile)
 
     def _luma_in(self, image: np.ndarray) -> np.ndarray:
-        if image.ndim == 2:
-            return image.astype(np.float32)
-        if self.output_mode == "faithful":
+        if image.ndim == 3 and self.output_mode == "faithful":
             return jpeg_round_trip(color.rgb_to_y_studio_matlab(image)).astype(np.float32)
-        return color.rgb_to_y_studio(image).astype(np.float32)
+        return super()._luma_in(image)
 
     def _luma_out(self, raw: np.ndarray) -> np.ndarray:
         """Fused luma as 0..255 floats, the way the chosen output mode saves it."""
         if self.output_mode == "faithful":
             return jpeg_round_trip(bytescale(raw * 127.5 + 127.5)).astype(np.float64)
-        return raw.astype(np.float64) * 127.5 + 127.5
-
-    def fuse_pair(self, near: np.ndarray, far: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Fuse two uint8 images of one colour mode; returns (fused uint8, raw tanh output)."""
-        raw = self.network(self._luma_in(near), self._luma_in(far))
-        y = self._luma_out(raw)
-        if near.ndim == 2:
-            return color.to_uint8(y), raw
-        cb1, cr1 = color.rgb_to_cbcr_studio(near)
-        cb2, cr2 = color.rgb_to_cbcr_studio(far)
-        rgb = color.ycbcr_studio_to_rgb(y, color.fuse_chroma(cb1, cb2), color.fuse_chroma(cr1, cr2))
-        return color.to_uint8(rgb), raw
-
-    # -- groups -----------------------------------------------------------------------------
-    def fuse(self, images: Sequence[np.ndarray], **options) -> FusionResult:
-        """Serial fusion as in the paper (§4.6): fuse 1 and 2, then the result with 3, and so on."""
-        if len(images) < 2:
-            raise InputImageError(f"need at least 2 images, got {len(images)}")
-        fused, raw = images[0], None
-        for nxt in images[1:]:
-            fused, raw = self.fuse_pair(fused, nxt)
-        return FusionResult(fused=fused, raw=raw.astype(np.float32))
+        return super()._luma_out(raw)
 
 
 def load_fuser(weights: str | None = None, **options) -> MFFGANFuser:

@@ -1,0 +1,72 @@
+"""Y-channel fusion shared by the end-to-end generators (MFF-GAN, GIPC-GAN).
+
+Both papers fuse colour the same way (their MATLAB wrappers come from one lab): the network fuses
+BT.601 studio-swing luma Y, Cb/Cr are fused by the saturation-weighted rule
+(:func:`fusion_tf.core.color.fuse_chroma`), and the result goes back through the studio inverse.
+More than two images are fused serially.  Models differ only in their generator and, for MFF-GAN,
+in optional "faithful" luma input/output quirks, which subclasses override.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from fusion_tf.core import color
+from fusion_tf.errors import InputImageError
+from fusion_tf.inference.base import FusionResult
+
+
+class LumaFuser:
+    """Fuses groups of same-size uint8 images (grey or RGB; first = near focus) with ``generator``,
+    a Keras model mapping ``[near, far]`` (N,H,W,1) in [−1,1] to a tanh image."""
+
+    name = "luma"
+
+    def __init__(self, generator, jit_compile: bool = False):
+        self.generator = generator
+        spec = tf.TensorSpec((None, None, None, 1), tf.float32)
+        # One trace serves every image size.  XLA would recompile per size (≈1.5 s each), so it is
+        # only worth it for many images of one size (--jit).
+        self._run = tf.function(lambda a, b: self.generator([a, b], training=False),
+                                input_signature=[spec, spec], jit_compile=jit_compile)
+
+    # -- one pair ---------------------------------------------------------------------------
+    def network(self, near_y: np.ndarray, far_y: np.ndarray) -> np.ndarray:
+        """Raw tanh output (H×W float32) for two luma planes holding 0..255 values."""
+        a = ((np.asarray(near_y, np.float32) - 127.5) / 127.5)[None, ..., None]
+        b = ((np.asarray(far_y, np.float32) - 127.5) / 127.5)[None, ..., None]
+        return self._run(tf.constant(a), tf.constant(b)).numpy()[0, ..., 0]
+
+    def _luma_in(self, image: np.ndarray) -> np.ndarray:
+        """The plane the network sees: grey as is, colour → studio Y (unrounded)."""
+        if image.ndim == 2:
+            return image.astype(np.float32)
+        return color.rgb_to_y_studio(image).astype(np.float32)
+
+    def _luma_out(self, raw: np.ndarray) -> np.ndarray:
+        """Fused luma as 0..255 floats: ``y·127.5 + 127.5`` (rounded once, at the very end)."""
+        return raw.astype(np.float64) * 127.5 + 127.5
+
+    def fuse_pair(self, near: np.ndarray, far: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Fuse two uint8 images of one colour mode; returns (fused uint8, raw tanh output)."""
+        raw = self.network(self._luma_in(near), self._luma_in(far))
+        y = self._luma_out(raw)
+        if near.ndim == 2:
+            return color.to_uint8(y), raw
+        cb1, cr1 = color.rgb_to_cbcr_studio(near)
+        cb2, cr2 = color.rgb_to_cbcr_studio(far)
+        rgb = color.ycbcr_studio_to_rgb(y, color.fuse_chroma(cb1, cb2), color.fuse_chroma(cr1, cr2))
+        return color.to_uint8(rgb), raw
+
+    # -- groups -----------------------------------------------------------------------------
+    def fuse(self, images: Sequence[np.ndarray], **options) -> FusionResult:
+        """Serial fusion (both papers): fuse 1 and 2, then the result with 3, and so on."""
+        if len(images) < 2:
+            raise InputImageError(f"need at least 2 images, got {len(images)}")
+        fused, raw = images[0], None
+        for nxt in images[1:]:
+            fused, raw = self.fuse_pair(fused, nxt)
+        return FusionResult(fused=fused, raw=raw.astype(np.float32))
