@@ -123,6 +123,14 @@ def test_serial_strategy(fuser):
     assert three.decision_map.min() >= 0 and three.decision_map.max() <= 1
     default = fuser.fuse([a, b, c])  # more than two images: calibration by default
     np.testing.assert_array_equal(default.fused, fuser.fuse([a, b, c], multi="calibration").fused)
+    serial = GACNFuser(None, multi="serial", model=fuser.model)  # the CLI's --multi goes to the constructor
+    np.testing.assert_array_equal(serial.fuse([a, b, c]).fused, three.fused)
+    with pytest.raises(InputImageError, match="strategy"):
+        GACNFuser(None, multi="mean")
+    lazy = fuser.fuse_stream((im for im in (a, b, c)), "serial")  # frames read one at a time
+    np.testing.assert_array_equal(lazy.fused, three.fused)
+    with pytest.raises(InputImageError, match="got 1"):
+        fuser.fuse_stream(iter([a]), "calibration")
 
 
 def test_grey_pair_and_input_errors(fuser):

@@ -18,7 +18,7 @@ Graphs are ``tf.function``s with dynamic H, W (no XLA: it would recompile for ev
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -65,7 +65,10 @@ class GACNFuser:
 
     name = "gacn"
 
-    def __init__(self, weights: str | os.PathLike | None = None, model: GACN | None = None):
+    def __init__(self, weights: str | os.PathLike | None = None, multi: str | None = None, model: GACN | None = None):
+        if multi not in (None,) + MULTI_STRATEGIES:
+            raise InputImageError(f"unknown multi-image strategy {multi!r}; use one of {MULTI_STRATEGIES}")
+        self.multi = multi
         self.model = model if model is not None else build_gacn()
         if weights is not None:
             load_weights(self.model, weights)
@@ -90,56 +93,79 @@ class GACNFuser:
     def fuse(self, images: Sequence[np.ndarray], multi: str | None = None, **options) -> FusionResult:
         """Fuse ≥ 2 same-size uint8 images (in the given order; image 0 is the calibration reference).
 
-        ``multi``: ``None`` (two images → the pair fusion, more → ``"calibration"``), ``"serial"`` or
-        ``"calibration"`` (also for two images: the hard selection, which differs from the pair
-        fusion).  ``raw`` / ``decision_map`` of the result: the rectified map of the last pair.
+        ``multi`` (default: the one given to the constructor): ``None`` (two images → the pair fusion,
+        more → ``"calibration"``), ``"serial"`` or ``"calibration"`` (also for two images: the hard
+        selection, which differs from the pair fusion).  ``raw`` / ``decision_map`` of the result: the
+        rectified map of the last pair (for calibration: reference vs the last image).
         """
         if options:
             raise TypeError(f"unknown GACN fuse options: {sorted(options)}")
         images = list(images)
-        self._check(images)
-        strategy = multi or ("serial" if len(images) == 2 else "calibration")
+        if len(images) < 2:
+            raise InputImageError(f"GACN needs at least 2 images, got {len(images)}")
+        strategy = multi or self.multi or ("serial" if len(images) == 2 else "calibration")
+        return self.fuse_stream(images, strategy)
+
+    def fuse_stream(self, images: Iterable[np.ndarray], strategy: str = "calibration") -> FusionResult:
+        """Fuse an iterable of images read lazily (e.g. a generator over a 65-frame stack).
+
+        Only the running result, the reference's SF (calibration) and the current frame are held, so
+        memory does not grow with the number of frames.
+        """
         if strategy not in MULTI_STRATEGIES:
             raise InputImageError(f"unknown multi-image strategy {strategy!r}; use one of {MULTI_STRATEGIES}")
-        if strategy == "serial":
-            return self.fuse_serial(images)
-        return self.fuse_calibration(images)
+        frames = self._checked(images)
+        first = next(frames, None)
+        if first is None:
+            raise InputImageError("GACN needs at least 2 images, got 0")
+        result = self._serial(first, frames) if strategy == "serial" else self._calibration(first, frames)
+        if result is None:
+            raise InputImageError("GACN needs at least 2 images, got 1")
+        return result
 
-    def fuse_serial(self, images: Sequence[np.ndarray]) -> FusionResult:
+    def _serial(self, first: np.ndarray, rest: Iterator[np.ndarray]) -> FusionResult | None:
         """Two-image fusion applied left to right; for two images this *is* the original ``fuse``."""
-        running = to_unit(images[0])
+        running = to_unit(first)
         bgf = None
-        for image in images[1:]:
+        for image in rest:
             nxt = to_unit(image)
             _, bgf_t = self._pair(grey_input(running), grey_input(nxt))
             bgf = bgf_t.numpy()[0, ..., 0]
             running = _blend(bgf, running, nxt)
+        if bgf is None:
+            return None
         return FusionResult(fused=to_uint8_output(running), raw=bgf, decision_map=np.clip(bgf, 0.0, 1.0))
 
-    def fuse_calibration(self, images: Sequence[np.ndarray]) -> FusionResult:
+    def _calibration(self, first: np.ndarray, rest: Iterator[np.ndarray]) -> FusionResult | None:
         """Decision calibration: reference SF computed once, one decision path per further image."""
-        ref_grey = grey_input(to_unit(images[0]))
+        ref_grey = grey_input(to_unit(first))
         sf_ref = self._sf(ref_grey)
-        selector = CalibrationArgmax(images[0])
+        selector = CalibrationArgmax(first)
         mask = None
-        for image in images[1:]:
+        for image in rest:
             grey = grey_input(to_unit(image))
             mask = self._decide(sf_ref, self._sf(grey), ref_grey, grey).numpy()[0, ..., 0]
             selector.add(mask, image)
+        if mask is None:
+            return None
         return FusionResult(fused=selector.fused, raw=mask, decision_map=np.clip(mask, 0.0, 1.0))
 
     @staticmethod
-    def _check(images: Sequence[np.ndarray]) -> None:
-        if len(images) < 2:
-            raise InputImageError(f"GACN needs at least 2 images, got {len(images)}")
-        shape = images[0].shape
+    def _checked(images: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """Validate frames as they stream by: uint8 grey/RGB, one shape, at least 8×8."""
+        shape = None
         for i, im in enumerate(images):
+            im = np.asarray(im)
             if im.dtype != np.uint8 or im.ndim not in (2, 3) or (im.ndim == 3 and im.shape[-1] != 3):
                 raise InputImageError(f"image {i + 1}: expected uint8 H×W or H×W×3, got {im.dtype} {im.shape}")
-            if im.shape != shape:
+            if shape is None:
+                shape = im.shape
+                if min(shape[:2]) < MIN_SIDE:
+                    raise InputImageError(
+                        f"GACN needs images of at least {MIN_SIDE}×{MIN_SIDE} pixels, got {shape[1]}×{shape[0]}")
+            elif im.shape != shape:
                 raise InputImageError(f"image {i + 1} has shape {im.shape}, image 1 has {shape}")
-        if min(shape[:2]) < MIN_SIDE:
-            raise InputImageError(f"GACN needs images of at least {MIN_SIDE}×{MIN_SIDE} pixels, got {shape[1]}×{shape[0]}")
+            yield im
 
 
 class CalibrationArgmax:
@@ -170,6 +196,7 @@ class CalibrationArgmax:
         self.count += 1
 
 
-def load_fuser(weights: str | os.PathLike | None) -> GACNFuser:
-    """Registry entry point: a :class:`GACNFuser` with the given ``.npz`` / ``.weights.h5`` weights."""
-    return GACNFuser(weights)
+def load_fuser(weights: str | os.PathLike | None, multi: str | None = None) -> GACNFuser:
+    """Registry entry point: a :class:`GACNFuser` with ``.npz`` / ``.weights.h5`` weights and a default
+    N-image strategy (``None``: pair fusion for two images, calibration for more)."""
+    return GACNFuser(weights, multi=multi)

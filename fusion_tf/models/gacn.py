@@ -187,6 +187,11 @@ def build_gacn() -> GACN:
     return model
 
 
+def build_networks() -> dict:
+    """Registry hook: the networks of this model by name (for parameter listings)."""
+    return {"gacn": build_gacn()}
+
+
 def load_weights(model: GACN, path: str | os.PathLike) -> GACN:
     """Load released PyTorch-layout ``.npz`` weights or this project's ``.weights.h5`` into ``model``."""
     path = Path(path)
