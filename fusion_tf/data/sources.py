@@ -181,3 +181,44 @@ def folder_samples(images_dir: str | os.PathLike, masks_dir: str | os.PathLike) 
         if mask.ndim == 3:
             mask = mask.max(axis=-1)
         yield Sample(path, (mask != 0).astype(np.uint8), path.stem)
+
+
+# ----------------------------------------------------------------------------------------------
+# PASCAL VOC 2012 segmentation layout (MFIF-GAN)
+# ----------------------------------------------------------------------------------------------
+def find_voc_root(root: str | os.PathLike) -> Path:
+    """The folder holding ``JPEGImages/`` and ``SegmentationClass/``: ``root`` itself or
+    ``root/VOC2012`` / ``root/VOCdevkit/VOC2012`` (the layouts the VOC tarball unpacks to)."""
+    root = Path(root)
+    for cand in (root, root / "VOC2012", root / "VOCdevkit" / "VOC2012"):
+        if (cand / "JPEGImages").is_dir() and (cand / "SegmentationClass").is_dir():
+            return cand
+    raise InputImageError(f"{root}: no JPEGImages/ and SegmentationClass/ (expected a PASCAL VOC 2012 layout)")
+
+
+def voc_samples(root: str | os.PathLike) -> Iterator[Sample]:
+    """Every ``JPEGImages/<id>.jpg`` with a ``SegmentationClass/<id>.png``, sorted by id (2,913 in VOC 2012).
+
+    The PNGs are palette images whose pixel values are class indices; **every index ≠ 0 is
+    foreground**, including the 255 "void" band around objects — MFIF-GAN's rule (spec §5), which
+    widens each focus region by a few pixels.  A PNG that is not a palette/grey index image is refused,
+    because converting an RGB rendering would silently give colour values instead of indices.
+    """
+    from PIL import Image
+
+    base = find_voc_root(root)
+    pngs = sorted((base / "SegmentationClass").glob("*.png"), key=natural_key)
+    if not pngs:
+        raise InputImageError(f"{base / 'SegmentationClass'}: no .png segmentation maps")
+    for png in pngs:
+        image = base / "JPEGImages" / f"{png.stem}.jpg"
+        if not image.is_file():
+            raise InputImageError(f"{png.name} has no image {image}")
+        try:
+            with Image.open(png) as im:
+                if im.mode not in ("P", "L"):
+                    raise InputImageError(f"{png}: expected a palette (class-index) PNG, got mode {im.mode}")
+                index = np.asarray(im)
+        except OSError as exc:
+            raise InputImageError(f"cannot read {png}: {exc}") from None
+        yield Sample(image, (index != 0).astype(np.uint8), png.stem)
