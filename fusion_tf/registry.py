@@ -48,6 +48,19 @@ MODELS: dict[str, ModelEntry] = {
         weights_help="original TF1 checkpoint prefix (…/CGAN.model-19), NAME.weights.h5, a run folder "
                      "or a training checkpoint",
     ),
+    "mfifgan": ModelEntry(
+        name="mfifgan",
+        title="MFIF-GAN (Wang et al., SP:IC 2021) — WGAN-GP focus-map generator, SRR, RGB pixel selection",
+        networks="fusion_tf.models.mfifgan:build_networks",
+        fuser="fusion_tf.inference.mfifgan:load_fuser",
+        default_weights=None,  # no released weights exist: train, or convert the original's with weights.mfifgan_npz
+        prepare="fusion_tf.data.mfifgan",
+        train="fusion_tf.training.mfifgan",
+        fuser_options=("output_mode", "jit_compile"),
+        decision_map=True,
+        weights_help="PyTorch state dict as .npz with the original key names (G.npz), NAME.weights.h5, "
+                     "a run folder or a training checkpoint",
+    ),
 }
 
 
