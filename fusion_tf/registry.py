@@ -48,6 +48,28 @@ MODELS: dict[str, ModelEntry] = {
         weights_help="original TF1 checkpoint prefix (…/CGAN.model-19), NAME.weights.h5, a run folder "
                      "or a training checkpoint",
     ),
+    "gipcgan": ModelEntry(
+        name="gipcgan",
+        title="GIPC-GAN (Li et al., CIS 2023) — supervised GAN, Y-channel fusion; Tables 1–2 (paper only)",
+        networks="fusion_tf.models.gipcgan:build_networks",
+        fuser="fusion_tf.inference.gipcgan:load_fuser",
+        default_weights=SHIPPED_DIR / "gipcgan" / "generator.weights.h5",
+        prepare="fusion_tf.data.gipcgan",
+        train="fusion_tf.training.gipcgan",
+        fuser_options=("jit_compile",),
+        weights_help="NAME.weights.h5, a run folder of 'fusion-tf train gipcgan' or a training checkpoint",
+    ),
+    "gipcgan-compact": ModelEntry(
+        name="gipcgan-compact",
+        title="GIPC-GAN, count_matched variant — reproduces the paper's Table 4 parameter counts",
+        networks="fusion_tf.models.gipcgan:build_networks_compact",
+        fuser="fusion_tf.inference.gipcgan:load_fuser_compact",
+        default_weights=SHIPPED_DIR / "gipcgan-compact" / "generator.weights.h5",
+        prepare="fusion_tf.data.gipcgan",
+        train="fusion_tf.training.gipcgan",
+        fuser_options=("jit_compile",),
+        weights_help="NAME.weights.h5, a run folder of 'fusion-tf train gipcgan-compact' or a training checkpoint",
+    ),
     "mfifgan": ModelEntry(
         name="mfifgan",
         title="MFIF-GAN (Wang et al., SP:IC 2021) — WGAN-GP focus-map generator, SRR, RGB pixel selection",
