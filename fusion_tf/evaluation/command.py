@@ -131,10 +131,10 @@ def _samples_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "datasets" / "samples"
 
 
-def default_run(out: str | Path = DEFAULT_OUT) -> int:
+def default_run(out: str | Path = DEFAULT_OUT, metrics: str | None = None) -> int:
     """``python evaluate.py`` with no arguments: the bundled sample pairs (``datasets/samples``)
-    fused by every model whose default weights are present, full default metric suite, report in
-    ``results/evaluate_default/``."""
+    fused by every model whose default weights are present (``fusion_tf.registry.available_models``),
+    the default metric suite (or ``metrics``), report in ``results/evaluate_default/``."""
     try:
         from fusion_tf.registry import available_models
     except ImportError as exc:  # the model registry is not installed
@@ -147,7 +147,7 @@ def default_run(out: str | Path = DEFAULT_OUT) -> int:
         return 2
     parser = argparse.ArgumentParser(prog="evaluate.py")
     add_arguments(parser)
-    argv = ["--sources", str(_samples_dir()), "--out", str(out)]
+    argv = ["--sources", str(_samples_dir()), "--out", str(out)] + (["--metrics", metrics] if metrics else [])
     for name in models:
         argv += ["--model", name]
     return run(parser.parse_args(argv))
