@@ -6,7 +6,6 @@ import argparse
 import csv
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest

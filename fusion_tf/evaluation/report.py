@@ -16,11 +16,12 @@ from typing import Sequence
 import numpy as np
 
 from fusion_tf import metrics as M
+from fusion_tf.core.color import MATLAB_GREY_COEFFS
 
 __all__ = ["summarize", "write_per_image_csv", "write_summary_csv", "write_summary_md", "write_summary_json"]
 
-GREY_RULE = ("MATLAB rgb2gray on uint8 (0.298936021293775 R + 0.587043074451121 G + "
-             "0.114020904255103 B, rounded half away from zero) applied to sources and fused image")
+GREY_RULE = ("MATLAB rgb2gray on uint8 ({} R + {} G + {} B, rounded half away from zero) applied to "
+             "sources and fused image").format(*MATLAB_GREY_COEFFS)
 
 
 def _columns(records, metric_ids):

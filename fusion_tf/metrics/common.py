@@ -11,25 +11,21 @@ import numpy as np
 from scipy import fft as sfft
 from scipy import ndimage
 
-# MATLAB rgb2gray coefficients (the exact inverse-YIQ row it uses, not the rounded 0.299/0.587/0.114).
-RGB2GRAY = (0.298936021293775, 0.587043074451121, 0.114020904255103)
+from fusion_tf.core.color import rgb_to_grey_matlab, round_half_away
 
 SOBEL_X = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
 SOBEL_Y = SOBEL_X.T.copy()
 
-
-def matlab_round(x):
-    """MATLAB ``round``: half away from zero (NumPy's ``round`` is half-to-even)."""
-    x = np.asarray(x, dtype=np.float64)
-    return np.copysign(np.floor(np.abs(x) + 0.5), x)
+#: MATLAB ``round`` (half away from zero); NumPy's ``round`` is half-to-even.
+matlab_round = round_half_away
 
 
 def rgb2gray(img) -> np.ndarray:
-    """MATLAB ``rgb2gray`` on uint8 data, returned as float64 0..255 integers.
+    """MATLAB ``rgb2gray`` on uint8 data (``core.color.rgb_to_grey_matlab``), as float64 0..255.
 
     A 2-D array is returned unchanged (as float64). A trailing channel axis of 1 is squeezed;
-    4-channel input drops alpha. The weighted sum is rounded half away from zero and saturated
-    like MATLAB's uint8 result (PIL's ``convert('L')`` differs by one level on ~0.5 % of colours).
+    4-channel input drops alpha. PIL's ``convert('L')`` differs by one level on ~0.5 % of
+    colours, so it must not be substituted.
     """
     a = np.asarray(img)
     if a.ndim == 2:
@@ -38,14 +34,11 @@ def rgb2gray(img) -> np.ndarray:
         raise ValueError(f"expected a HxW or HxWx3 image, got shape {a.shape}")
     if a.shape[2] == 1:
         return a[:, :, 0].astype(np.float64)
-    a = a[:, :, :3].astype(np.float64)
-    y = a[:, :, 0] * RGB2GRAY[0] + a[:, :, 1] * RGB2GRAY[1] + a[:, :, 2] * RGB2GRAY[2]
-    return np.clip(matlab_round(y), 0.0, 255.0)
+    return rgb_to_grey_matlab(a[:, :, :3])
 
 
-def as_gray(img) -> np.ndarray:
-    """Float64 grey image (colour goes through :func:`rgb2gray`)."""
-    return rgb2gray(img)
+#: Float64 grey image of any input (colour goes through :func:`rgb2gray`).
+as_gray = rgb2gray
 
 
 def check_inputs(a, b, f, need_sources: bool = True):

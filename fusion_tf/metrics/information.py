@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import check_inputs, entropy_bits, normalize1
+from .common import check_inputs, normalize1
 
 __all__ = ["qmi", "mi", "te", "te_cvejic", "qncie"]
 

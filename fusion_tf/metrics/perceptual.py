@@ -69,7 +69,7 @@ def qcv(a, b, fused, window: int = 16, alpha: float = 5.0) -> float:
 
     def saliency(x):
         gx, gy = sobel(x)
-        return (np.sqrt(gx * gx + gy * gy) ** alpha * 1.0)
+        return np.sqrt(gx * gx + gy * gy) ** alpha
 
     lam_a = blocks(saliency(a), window).sum(axis=(2, 3))
     lam_b = blocks(saliency(b), window).sum(axis=(2, 3))
