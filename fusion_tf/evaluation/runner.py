@@ -87,6 +87,11 @@ def _score_star(args):
     return score_job(*args)
 
 
+def _quiet(progress: bool | None) -> bool | None:
+    """tqdm's ``disable``: None lets tqdm hide the bar when stderr is not a terminal."""
+    return None if progress is None else not progress
+
+
 def _call_fuser(fuser, images: list[np.ndarray]) -> np.ndarray:
     """Accept both the plain ``callable(images) -> array`` contract and the package's ``Fuser``
     objects (``.fuse(images) -> FusionResult``)."""
@@ -113,8 +118,7 @@ def run_models(models: list[tuple[str, str | None]], groups: dict[str, Sequence[
     from tqdm import tqdm
 
     jobs = []
-    bar = tqdm(total=len(models) * len(groups), desc="fusing", unit="img", disable=not progress if progress is not None else None,
-               file=sys.stderr)
+    bar = tqdm(total=len(models) * len(groups), desc="fusing", unit="img", disable=_quiet(progress), file=sys.stderr)
     try:
         for name, weights in models:
             fuser = load_fuser(name, weights)
@@ -144,24 +148,24 @@ def _mp_context():
 def run_jobs(jobs: Sequence[Job], metric_ids: Sequence[str], workers: int | None = None,
              progress: bool | None = None) -> list[dict]:
     """Score all jobs, in parallel over ``workers`` processes (default min(cpus, jobs)); results in
-    job order. The first failure cancels the rest and is raised."""
+    job order. The first failure cancels the rest and is raised. ``progress``: tqdm bar on stderr
+    (None: only when stderr is a terminal)."""
     from tqdm import tqdm
 
     jobs = list(jobs)
     if not jobs:
         return []
     workers = max(1, min(workers or cpu_count(), len(jobs)))
-    disable = not progress if progress is not None else None
     results: list[dict | None] = [None] * len(jobs)
-    with tqdm(total=len(jobs), desc="scoring", unit="img", disable=disable, file=sys.stderr) as bar:
-        if workers == 1:
-            for k, job in enumerate(jobs):
-                results[k] = score_job(job, metric_ids)
-                bar.update()
-            return results
-        with ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context()) as pool:
-            futures = {pool.submit(_score_star, (job, tuple(metric_ids))): k for k, job in enumerate(jobs)}
-            pending = set(futures)
+    if workers == 1:
+        for k, job in enumerate(tqdm(jobs, desc="scoring", unit="img", disable=_quiet(progress), file=sys.stderr)):
+            results[k] = score_job(job, metric_ids)
+        return results
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context()) as pool:
+        # submit (which starts the workers) before the progress bar starts its monitor thread
+        futures = {pool.submit(_score_star, (job, tuple(metric_ids))): k for k, job in enumerate(jobs)}
+        pending = set(futures)
+        with tqdm(total=len(jobs), desc="scoring", unit="img", disable=_quiet(progress), file=sys.stderr) as bar:
             try:
                 while pending:
                     done, pending = wait(pending, return_when=FIRST_EXCEPTION)
