@@ -208,3 +208,17 @@ def test_matlab_edge_sobel_thins_a_step():
     # non-maximum test b(c-1) <= b(c) > b(c+1) fails on column 4 (tie on the right) and keeps column 5
     np.testing.assert_array_equal(np.nonzero(e.any(axis=0))[0], [5])
     assert e[:, 5].all()
+
+
+def test_variants_reachable_by_keyword(triple):
+    a, b, f = triple
+    assert M.sd(a, b, f, variant="liu2024") == M.sd_liu2024(a, b, f)
+    assert M.sf(a, b, f, variant="meandiff") == M.sf_meandiff(a, b, f)
+    assert M.ag(a, b, f, variant="vifb") == M.ag_vifb(a, b, f)
+    assert M.qy(a, b, f, two_pass=False) == M.qy_onepass(a, b, f)
+    assert M.te(a, b, f, q=1.85) != M.te(a, b, f)
+    paper_constants = M.qabf(a, b, f)
+    assert M.qg_toolbox(a, b, f, constants=(0.9994, -15.0, 0.5, 0.9879, -22.0, 0.8)) != paper_constants
+    assert 0 <= M.qc(a, b, f, clip_weight=True) <= 1
+    with pytest.raises(ValueError, match="unknown SD variant"):
+        M.sd(a, b, f, variant="nope")

@@ -24,54 +24,65 @@ def en(a, b, fused) -> float:
     return entropy_bits(np.bincount(f.ravel(), minlength=256).astype(np.float64))
 
 
-def sd(a, b, fused) -> float:
-    """Population standard deviation of F (GIPC Eq. 22, VIFB). MFF-GAN's table reports sd/255."""
-    return float(_fused(fused).std())
+def sd(a, b, fused, variant: str = "population") -> float:
+    """Standard deviation of F. ``variant="population"`` (default; GIPC Eq. 22, VIFB):
+    sqrt(sum (F - mean)^2 / (M N)); ``"liu2024"``: mean over columns of each column's sample
+    (N-1) std (= :func:`sd_liu2024`). MFF-GAN's table reports the population value / 255."""
+    f = _fused(fused)
+    if variant == "population":
+        return float(f.std())
+    if variant == "liu2024":
+        return float(f.std(axis=0, ddof=1).mean())
+    raise ValueError(f"unknown SD variant {variant!r}; use 'population' or 'liu2024'")
 
 
 def sd_liu2024(a, b, fused) -> float:
     """Mean over columns of the sample (N-1) standard deviation of each column (Liu 2024 code)."""
-    return float(_fused(fused).std(axis=0, ddof=1).mean())
+    return sd(a, b, fused, "liu2024")
 
 
-def _sf(f, per_count: bool) -> float:
+def sf(a, b, fused, variant: str = "mn") -> float:
+    """Spatial frequency sqrt(RF^2 + CF^2). ``variant="mn"`` (default; GIPC Eq. 21, VIFB,
+    Liu 2024): both squared-difference sums divided by M*N; ``"meandiff"``: each divided by its
+    own count M(N-1), (M-1)N (= :func:`sf_meandiff`). MFF-GAN's table reports sf/255. Spec §3.3."""
+    f = _fused(fused)
     dx = np.diff(f, axis=1)
     dy = np.diff(f, axis=0)
-    if per_count:
+    if variant == "mn":
+        return float(np.sqrt(((dx * dx).sum() + (dy * dy).sum()) / f.size))
+    if variant == "meandiff":
         return float(np.sqrt((dx * dx).mean() + (dy * dy).mean()))
-    return float(np.sqrt(((dx * dx).sum() + (dy * dy).sum()) / f.size))
-
-
-def sf(a, b, fused) -> float:
-    """Spatial frequency sqrt(RF^2 + CF^2), both squared-difference sums divided by M*N
-    (GIPC Eq. 21, VIFB, Liu 2024). MFF-GAN's table reports sf/255. Spec §3.3."""
-    return _sf(_fused(fused), per_count=False)
+    raise ValueError(f"unknown SF variant {variant!r}; use 'mn' or 'meandiff'")
 
 
 def sf_meandiff(a, b, fused) -> float:
     """Spatial frequency with each sum divided by its own count (M(N-1), (M-1)N)."""
-    return _sf(_fused(fused), per_count=True)
+    return sf(a, b, fused, "meandiff")
 
 
-def ag(a, b, fused) -> float:
-    """Average gradient, Liu 2024 variant (spec §3.4): forward differences, replicate border
-    (last row/column difference 0), mean over M*N of sqrt((gx^2 + gy^2)/2).
-    MFIF-GAN's AG uses an unknown definition (≈ 0.37 x this value)."""
+def ag(a, b, fused, variant: str = "liu2024") -> float:
+    """Average gradient. ``variant="liu2024"`` (default; spec §3.4): forward differences with
+    replicate border (last row/column difference 0), mean over M*N of sqrt((gx^2 + gy^2)/2).
+    ``"vifb"``: MATLAB ``gradient`` (central differences inside, one-sided at the borders),
+    sum sqrt((gx^2 + gy^2)/2) / ((M-1)(N-1)) (= :func:`ag_vifb`).
+    MFIF-GAN's AG uses an unknown definition (about 0.37 x the default)."""
     f = _fused(fused)
-    gx = np.zeros_like(f)
-    gy = np.zeros_like(f)
-    gx[:, :-1] = np.diff(f, axis=1)
-    gy[:-1, :] = np.diff(f, axis=0)
-    return float(np.sqrt((gx * gx + gy * gy) / 2.0).mean())
+    if variant == "liu2024":
+        gx = np.zeros_like(f)
+        gy = np.zeros_like(f)
+        gx[:, :-1] = np.diff(f, axis=1)
+        gy[:-1, :] = np.diff(f, axis=0)
+        return float(np.sqrt((gx * gx + gy * gy) / 2.0).mean())
+    if variant == "vifb":
+        gy, gx = np.gradient(f)
+        M, N = f.shape
+        return float(np.sqrt((gx * gx + gy * gy) / 2.0).sum() / ((M - 1) * (N - 1)))
+    raise ValueError(f"unknown AG variant {variant!r}; use 'liu2024' or 'vifb'")
 
 
 def ag_vifb(a, b, fused) -> float:
-    """Average gradient, VIFB variant: MATLAB ``gradient`` (central differences inside, one-sided
-    at borders), sum sqrt((gx^2 + gy^2)/2) / ((M-1)(N-1))."""
-    f = _fused(fused)
-    gy, gx = np.gradient(f)
-    M, N = f.shape
-    return float(np.sqrt((gx * gx + gy * gy) / 2.0).sum() / ((M - 1) * (N - 1)))
+    """Average gradient, VIFB variant (MATLAB ``gradient``); see :func:`ag`."""
+    return ag(a, b, fused, "vifb")
 
 
 def _corr(x, y) -> float:

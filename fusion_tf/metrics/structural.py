@@ -134,7 +134,16 @@ def _yang_maps(a, b, f, two_pass: bool):
     return s_ab, s_af, s_bf, va, vb, caf, cbf
 
 
-def _qy(a, b, fused, two_pass: bool) -> float:
+def qy(a, b, fused, two_pass: bool = True) -> float:
+    """Yang's SSIM-based metric Q_Y (toolbox ``metricYang`` + Liu 2020 NaN guard), **stable
+    variant** by default: local (co)variances computed two-pass (spec §3.10).
+
+    Per pixel: if SSIM(A,B) >= 0.75 use lambda SSIM(A,F) + (1-lambda) SSIM(B,F), lambda =
+    sigma^2_A/(sigma^2_A + sigma^2_B) (+0.5 each where both are 0), else max(SSIM(A,F), SSIM(B,F));
+    mean over the 'valid' map (7x7 Gaussian, sigma 1.5, C1 = C2 = 2e-16). ``two_pass=False`` is
+    the literal one-pass port (:func:`qy_onepass`), whose values in flat or saturated regions are
+    platform round-off (up to 970 off the published value on g_03).
+    """
     a, b, f = check_inputs(a, b, fused)
     s_ab, s_af, s_bf, va, vb, _, _ = _yang_maps(a, b, f, two_pass)
     flat = (va + vb) == 0  # Liu 2020 NaN guard: +0.5 to both variances
@@ -145,37 +154,28 @@ def _qy(a, b, fused, two_pass: bool) -> float:
     return float(q.mean())
 
 
-def qy(a, b, fused) -> float:
-    """Yang's SSIM-based metric Q_Y (toolbox ``metricYang`` + Liu 2020 NaN guard), **stable
-    variant**: identical except that local (co)variances are computed two-pass.
-
-    Per pixel: if SSIM(A,B) >= 0.75 use lambda SSIM(A,F) + (1-lambda) SSIM(B,F), lambda =
-    sigma^2_A/(sigma^2_A + sigma^2_B), else max(SSIM(A,F), SSIM(B,F)); mean over the 'valid' map.
-    The MATLAB one-pass variances are platform-dependent in flat/saturated regions (up to 970 off
-    on g_03); use :func:`qy_onepass` for the literal port. Spec §3.10.
-    """
-    return _qy(a, b, fused, two_pass=True)
-
-
 def qy_onepass(a, b, fused) -> float:
     """Literal port of ``metricYang`` (one-pass E[x^2] - mu^2 variances). Unstable on flat or
     saturated regions (spec §3.10); prefer :func:`qy`."""
-    return _qy(a, b, fused, two_pass=False)
+    return qy(a, b, fused, two_pass=False)
 
 
-def qc(a, b, fused) -> float:
+def qc(a, b, fused, clip_weight: bool = False) -> float:
     """Cvejic's metric Q_C (toolbox ``metricCvejic(..., 2)``).
 
     SSIM maps with Yang's 7x7 Gaussian and 2e-16 constants; weight
-    s = sigma_AF/(sigma_AF + sigma_BF); Q = s SSIM(A,F) + (1-s) SSIM(B,F), and, as in the toolbox,
-    the *map value* is set to 0 where s < 0 and to 1 where s > 1. Variances two-pass (see
-    :func:`qy`); where sigma_AF + sigma_BF = 0 the weight is 0.5 (the toolbox gives NaN).
+    s = sigma_AF/(sigma_AF + sigma_BF); Q = mean(s SSIM(A,F) + (1-s) SSIM(B,F)). As in the toolbox,
+    the *map value* is set to 0 where s < 0 and to 1 where s > 1; ``clip_weight=True`` instead
+    clips s to [0, 1] as Cvejic's paper describes. Variances two-pass (see :func:`qy`); where
+    sigma_AF + sigma_BF = 0 the weight is 0.5 (the toolbox gives NaN).
     """
     a, b, f = check_inputs(a, b, fused)
     _, s_af, s_bf, _, _, caf, cbf = _yang_maps(a, b, f, two_pass=True)
     den = caf + cbf
     with np.errstate(invalid="ignore", divide="ignore"):
         s = np.where(den == 0, 0.5, caf / np.where(den == 0, 1.0, den))
+    if clip_weight:
+        s = np.clip(s, 0.0, 1.0)
     q = s * s_af + (1 - s) * s_bf
     q = np.where(s < 0, 0.0, np.where(s > 1, 1.0, q))
     return float(q.mean())
