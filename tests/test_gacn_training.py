@@ -91,6 +91,7 @@ def test_train_command_validates_keeps_best_and_resumes(tmp_path, capsys):
     # both weight files load into the inference network
     load_weights(build_gacn(), run / T.BEST_WEIGHTS)
     load_weights(build_gacn(), run / "gacn.weights.h5")
+    load_weights(build_gacn(), run)  # a run folder works as --weights too
     # running again does nothing more (and validates nothing twice)
     assert T.train(_args(store, run)) == 0
     assert len((run / "val.csv").read_text().splitlines()) == 3

@@ -8,8 +8,8 @@ the original RGB (or grey) sources, one map for all channels.  For N > 2 images:
 * ``calibration`` (``multi_fuse_calibration``, the paper's contribution): image 0 is the reference, its
   features are computed once; every other image is compared with it, and a decision volume
   ``D₀ = m₀, D₁ = 1 − m₀, Dⱼ = D₀ / (mⱼ₋₁ + 1e-4) · (1 − mⱼ₋₁)`` picks, per pixel, one source (hard
-  selection).  Ties are frequent (saturated sigmoids): the **lowest index wins**, which reproduces the
-  original output exactly.  The argmax is kept as a running maximum with a strict ``>`` update, so
+  selection).  Ties are frequent (~19 % of pixels, saturated sigmoids): the **lowest index wins**,
+  which reproduces every choice of the original when fed the original's own maps.  The argmax is kept as a running maximum with a strict ``>`` update, so
   memory stays at a few frames whatever N is.
 
 Graphs are ``tf.function``s with dynamic H, W (no XLA: it would recompile for every image size).

@@ -193,21 +193,17 @@ def build_networks() -> dict:
 
 
 def load_weights(model: GACN, path: str | os.PathLike) -> GACN:
-    """Load released PyTorch-layout ``.npz`` weights or this project's ``.weights.h5`` into ``model``."""
+    """Load weights into ``model``: the released PyTorch-layout ``.npz``, or this project's own
+    ``.weights.h5`` / training run folder / checkpoint prefix (:mod:`fusion_tf.weights.own`)."""
     path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"weights file not found: {path}")
     if path.suffix == ".npz":
         from fusion_tf.weights.torch_npz import load_gacn_npz
 
         load_gacn_npz(model, path)
-    elif path.name.endswith(".weights.h5"):
-        try:
-            model.load_weights(str(path))
-        except Exception as exc:  # Keras raises ValueError/KeyError/OSError variants for bad files
-            raise WeightsError(f"{path}: not GACN weights ({str(exc).splitlines()[0][:200]})") from None
     else:
-        raise WeightsError(f"{path}: GACN weights must be a PyTorch-layout .npz or a Keras .weights.h5 file")
+        from fusion_tf.weights.own import load_own_weights
+
+        load_own_weights(model, path, key="gacn", weights_name="gacn")
     return model
 
 
