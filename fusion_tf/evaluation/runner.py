@@ -139,9 +139,15 @@ def run_models(models: list[tuple[str, str | None]], groups: dict[str, Sequence[
 
 
 def _mp_context():
-    # fork is cheapest, but never fork a process that has loaded TensorFlow (its threads).
-    if "fork" in multiprocessing.get_all_start_methods() and "tensorflow" not in sys.modules:
+    """fork is cheapest, but a process that has loaded TensorFlow (threads) must not fork: then use
+    a forkserver (started once, with the metric modules preloaded) where available, else spawn."""
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and "tensorflow" not in sys.modules:
         return multiprocessing.get_context("fork")
+    if "forkserver" in methods:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload([__name__])
+        return ctx
     return multiprocessing.get_context("spawn")
 
 
