@@ -78,15 +78,16 @@ class Encoder(keras.Model):
     """The shared per-plane encoder (``line1.0.line``): 7×7 stem, two stride-2 convs, nine SE blocks.
 
     H×W×1 → ⌈⌈H/2⌉/2⌉ × ⌈⌈W/2⌉/2⌉ × 256.  11,072,448 trainable parameters.
+    ``se_blocks`` (default 9, as hard-coded in the original) exists for ablations and fast smoke tests.
     """
 
-    def __init__(self, name: str = "line1", **kwargs):
+    def __init__(self, se_blocks: int = SE_BLOCKS, name: str = "line1", **kwargs):
         super().__init__(name=name, **kwargs)
         c = CONV_DIM
         self.conv0, self.bn1 = _conv(c, 7, 1, "conv0"), _bn("bn1")
         self.conv3, self.bn4 = _conv(2 * c, 3, c, "conv3", strides=2, padding="valid"), _bn("bn4")
         self.conv6, self.bn7 = _conv(4 * c, 3, 2 * c, "conv6", strides=2, padding="valid"), _bn("bn7")
-        self.blocks = [SEBasicBlock(4 * c, name=f"se_block{9 + i}") for i in range(SE_BLOCKS)]
+        self.blocks = [SEBasicBlock(4 * c, name=f"se_block{9 + i}") for i in range(se_blocks)]
 
     def build(self, input_shape=None):
         c = CONV_DIM
@@ -112,9 +113,9 @@ class Generator(keras.Model):
     H' = 4·⌈⌈H/2⌉/2⌉ (= H for multiples of 4).  13,700,928 trainable + 10,880 BN moving statistics.
     """
 
-    def __init__(self, name: str = "generator", **kwargs):
+    def __init__(self, se_blocks: int = SE_BLOCKS, name: str = "generator", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.line1 = Encoder()
+        self.line1 = Encoder(se_blocks)
         self.deconv0, self.bn1 = self._deconv(256, 512, "deconv0"), _bn("dec_bn1")
         self.deconv3, self.bn4 = self._deconv(128, 256, "deconv3"), _bn("dec_bn4")
         self.conv6 = _conv(1, 7, 128, "conv6")
@@ -229,8 +230,8 @@ def critic_input(a: tf.Tensor, b: tf.Tensor, focus_map: tf.Tensor) -> tf.Tensor:
     return tf.concat([a, b, focus_map], axis=-1)
 
 
-def build_generator() -> Generator:
-    g = Generator()
+def build_generator(se_blocks: int = SE_BLOCKS) -> Generator:
+    g = Generator(se_blocks)
     g.build()
     return g
 

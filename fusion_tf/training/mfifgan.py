@@ -65,6 +65,7 @@ class MFIFGANRecipe:
     gt_range: str = "code"  # "code": map in [−1, 1] as the original trains; "paper": {0, 1}
     d_variant: str = "coded"  # "coded" 7-conv patch critic, or "paper8"
     image_size: int = 256
+    se_blocks: int = 9  # SE-ResNet blocks in the encoder (original: 9, hard-coded); fewer only for smoke tests
     shuffle: bool = True
     drop_remainder: bool = False  # original keeps the last, smaller batch of an epoch
     seed: int = 0
@@ -89,7 +90,7 @@ class MFIFGANTraining(TrainingMethod):
         self.recipe = recipe
         self.d_steps = recipe.n_critic
         keras.utils.set_random_seed(recipe.seed)
-        self.generator = build_generator()
+        self.generator = build_generator(recipe.se_blocks)
         self.discriminator = build_discriminator(recipe.d_variant, recipe.image_size)
         self.g_optimizer, self.d_optimizer = recipe.adam(recipe.n_critic), recipe.adam(1)
         self.g_optimizer.build(self.generator.trainable_variables)
