@@ -248,3 +248,22 @@ def test_cli_wiring(lytro_sources, tmp_path, capsys):
     assert rc == 0 and (tmp_path / "cli" / "per_image.csv").is_file()
     assert main(["evaluate", "--sources", str(tmp_path / "nope"), "--fused", f"f={fused}",
                  "--out", str(tmp_path / "cli2")]) == 2
+
+
+def test_single_image_splits_metrics_over_workers(lytro_sources, tmp_path, capsys):
+    from fusion_tf.evaluation import runner
+
+    groups = runner._split(["en", "qp", "fmi_dct", "qabf", "fmi_pixel"], 2)
+    assert sorted(sum(groups, [])) == sorted(["en", "qp", "fmi_dct", "qabf", "fmi_pixel"])
+    assert {"qp", "fmi_dct"} not in [set(g) & {"qp", "fmi_dct"} for g in groups]  # heavy ones apart
+    for name in ("lytro-02-A.jpg", "lytro-02-B.jpg"):
+        (lytro_sources / name).unlink()
+    fused = _write_fused(tmp_path / "fused", lytro_sources, names=("lytro-01",))
+    rows = {}
+    for workers in ("1", "2"):
+        out = tmp_path / f"w{workers}"
+        rc, _, err = run_cmd(["--sources", lytro_sources, "--fused", f"f={fused}", "--metrics", "qabf,en,qcb,sd",
+                              "--workers", workers, "--no-plots", "--out", out], capsys)
+        assert rc == 0, err
+        rows[workers] = read_csv(out / "per_image.csv")
+    assert rows["1"] == rows["2"] and list(rows["2"][0]) == ["method", "image", "qabf", "en", "qcb", "sd"]
