@@ -83,6 +83,19 @@ MODELS: dict[str, ModelEntry] = {
         weights_help="PyTorch state dict as .npz with the original key names (G.npz), NAME.weights.h5, "
                      "a run folder or a training checkpoint",
     ),
+    "gacn": ModelEntry(
+        name="gacn",
+        title="GACN (Ma et al., Neurocomputing 2022) — decision map + boundary guided filter",
+        networks="fusion_tf.models.gacn:build_networks",
+        fuser="fusion_tf.inference.gacn:load_fuser",
+        default_weights=SHIPPED_DIR / "gacn" / "gacn.weights.h5",
+        prepare="fusion_tf.data.gacn",
+        train="fusion_tf.training.gacn",
+        fuser_options=("multi",),
+        decision_map=True,
+        weights_help="the released PyTorch weights as npz (GACN_state_dict_pytorch_layout.npz), "
+                     "NAME.weights.h5, a run folder or a training checkpoint",
+    ),
 }
 
 
