@@ -46,12 +46,24 @@ def _cmd_fuse(args) -> int:
     _check_output(args.save_map, (".png", ".tif", ".tiff", ".bmp"), "--save-map")
     if args.save_map and not entry.decision_map:
         raise FusionError(f"--save-map: {args.model} produces no decision map")
-    images = read_images(args.images, mode="keep", min_count=2)
+    if len(args.images) < 2:
+        raise InputImageError(f"need at least 2 images, got {len(args.images)}")
+    missing = [p for p in args.images if not Path(p).is_file()]
+    if missing:
+        raise InputImageError(f"image not found: {missing[0]}")
+    # pairs are read (and checked) before the model loads; stacks stream through fusers that can
+    images = read_images(args.images, mode="keep") if len(args.images) == 2 else None
     options = {"output_mode": args.output_mode, "jit_compile": True if args.jit else None,
                "multi": args.multi}
     fuser = registry.load_fuser(args.model, args.weights, **options)
     t0 = time.perf_counter()
-    result = fuser.fuse(images)
+    if images is None and hasattr(fuser, "fuse_stream"):
+        # stacks (e.g. 65 microscope frames): one frame in memory at a time
+        from fusion_tf.core.imageio import read_image
+
+        result = fuser.fuse_stream((read_image(p) for p in args.images), args.multi or "calibration")
+    else:
+        result = fuser.fuse(images if images is not None else read_images(args.images, mode="keep"))
     seconds = time.perf_counter() - t0
     write_image(args.output, result.fused)
     if args.save_raw:
@@ -60,7 +72,7 @@ def _cmd_fuse(args) -> int:
         from fusion_tf.core.color import to_uint8
 
         write_image(args.save_map, to_uint8(np.clip(result.decision_map, 0, 1) * 255.0))
-    print(f"fused {len(images)} images with {args.model} in {seconds:.2f} s → {args.output}")
+    print(f"fused {len(args.images)} images with {args.model} in {seconds:.2f} s → {args.output}")
     return 0
 
 

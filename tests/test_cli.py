@@ -142,3 +142,20 @@ def test_quick_start_fuses_bundled_sample_with_shipped_weights(tmp_path, capsys)
         src = read_image(SAMPLES_DIR / f"lytro-01-{side}.jpg").astype(float)
         assert fused.shape == src.shape
         assert 0.5 < np.abs(fused - src).mean() < 25  # close to each source, a copy of neither
+
+
+def test_gacn_stack_streams_through_cli(tmp_path, shared):
+    """Three frames via the CLI (streamed) equal the in-memory calibration; the map is saved too."""
+    paths = []
+    for i in (1, 2, 3):
+        frame = read_image(shared / f"data/stack_v4/V00{i}.jpg")[500:564, 700:780]
+        paths.append(_save(tmp_path / f"f{i}.png", frame))
+    weights = str(shared / "reference/gacn/weights/GACN_state_dict_pytorch_layout.npz")
+    out, dmap = tmp_path / "s.png", tmp_path / "m.png"
+    assert main(["fuse", "--model", "gacn", "--weights", weights, "--multi", "calibration", *paths,
+                 "-o", str(out), "--save-map", str(dmap)]) == 0
+    from fusion_tf import registry
+
+    direct = registry.load_fuser("gacn", weights).fuse([read_image(p) for p in paths], multi="calibration")
+    np.testing.assert_array_equal(read_image(out), direct.fused)
+    assert read_image(dmap).shape == (64, 80)
