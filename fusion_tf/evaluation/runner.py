@@ -184,7 +184,9 @@ def run_jobs(jobs: Sequence[Job], metric_ids: Sequence[str], workers: int | None
     n_cpu = max(1, workers or cpu_count())
     parts = max(1, min(n_cpu // len(jobs), len(metric_ids)))
     groups = _split(metric_ids, parts) if parts > 1 else [metric_ids]
-    tasks = [(k, tuple(g)) for k in range(len(jobs)) for g in groups]
+    # image-major order: a worker then meets the same sources again (metrics cache their features)
+    order = sorted(range(len(jobs)), key=lambda k: (jobs[k].sources, k))
+    tasks = [(k, tuple(g)) for k in order for g in groups]
     n_workers = min(n_cpu, len(tasks))
     partial: list[dict] = [{} for _ in jobs]
 

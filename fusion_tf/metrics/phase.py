@@ -8,6 +8,9 @@ the max/min moments of the PC covariance. All filtering is in the FFT domain, as
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
+
 import numpy as np
 from scipy import fft as sfft
 
@@ -129,6 +132,26 @@ def phase_congruency(im, nscale=4, norient=6, min_wave_length=3, mult=2.1, sigma
     return pc, (covy2 + covx2 + denom) / 2, (covy2 + covx2 - denom) / 2
 
 
+_PC_CACHE: OrderedDict = OrderedDict()
+
+
+def _phase_congruency_cached(im: np.ndarray):
+    """:func:`phase_congruency` with defaults, remembering the last few images: an evaluation
+    scores many fused images against the same two sources, whose PC need not be recomputed."""
+    im = np.ascontiguousarray(im, dtype=np.float64)
+    key = (im.shape, hashlib.blake2b(im.view(np.uint8), digest_size=16).digest())
+    if key in _PC_CACHE:
+        _PC_CACHE.move_to_end(key)
+        return _PC_CACHE[key]
+    out = phase_congruency(im)
+    for arr in out:
+        arr.setflags(write=False)
+    _PC_CACHE[key] = out
+    while len(_PC_CACHE) > 4:
+        _PC_CACHE.popitem(last=False)
+    return out
+
+
 def _feature_correlation(f1, f2, fmax, ff, m1, m2, m3, C=1e-4):
     win = gauss1d(11, 1.5)
     res = []
@@ -156,8 +179,8 @@ def qp(a, b, fused, threshold: float = 0.1) -> float:
     source, per-pixel max, summed over the max-mask count; Q_P = product of the three.
     """
     a, b, f = check_inputs(a, b, fused)
-    pc_a, M_a, m_a = phase_congruency(a)
-    pc_b, M_b, m_b = phase_congruency(b)
+    pc_a, M_a, m_a = _phase_congruency_cached(a)
+    pc_b, M_b, m_b = _phase_congruency_cached(b)
     pc_f, M_f, m_f = phase_congruency(f)
     sel = pc_a > pc_b
     mask_a = pc_a > threshold
