@@ -102,6 +102,13 @@ HIGHER_IS_BETTER = {k: v.higher_is_better for k, v in INFO.items()}
 NEEDS_SOURCES = {k: v.needs_sources for k, v in INFO.items()}
 
 
+def clear_caches() -> None:
+    """Forget cached per-image features (the sources' phase congruency kept by ``qp``)."""
+    from .phase import _PC_CACHE
+
+    _PC_CACHE.clear()
+
+
 def resolve(ids: Iterable[str] | str | None) -> list[str]:
     """Validate metric ids (comma-separated string or iterable); ``None`` -> defaults."""
     if ids is None:
@@ -142,5 +149,5 @@ def compute_sources(ids, sources: Sequence, fused) -> dict[str, float]:
 
 
 __all__ = ["METRICS", "INFO", "MetricInfo", "DEFAULT_METRICS", "HIGHER_IS_BETTER",
-           "NEEDS_SOURCES", "compute", "compute_sources", "resolve", "rgb2gray", "as_gray",
+           "NEEDS_SOURCES", "compute", "compute_sources", "resolve", "clear_caches", "rgb2gray", "as_gray",
            "matlab_round", "normalize1", "fmi"] + list(METRICS)
