@@ -72,6 +72,7 @@ def main(argv=None) -> int:
         for n in (int(w) for w in args.workers.split(",")):
             walls = []
             for _ in range(args.repeat):
+                M.clear_caches()  # forked workers would inherit this process's cache
                 w0 = time.perf_counter()
                 runner.run_jobs([job], ids, workers=n, progress=False)
                 walls.append(time.perf_counter() - w0)
