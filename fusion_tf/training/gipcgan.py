@@ -96,17 +96,24 @@ class GIPCGANTraining(TrainingMethod):
     def _critic(self, x):
         return self.discriminator(x, training=True)
 
+    # AutoGraph is skipped for the methods below (do_not_convert): they hold no tensor-dependent
+    # Python control flow (``if weight == 0`` tests Python floats), and converting them was a
+    # third of the time to trace a training iteration.
+
     # -- losses (no updates; the tests differentiate these directly) -------------------------
+    @tf.autograph.experimental.do_not_convert
     def d_losses(self, batch, weights: objective.GIPCGANLossWeights | None = None) -> dict:
         # G in training mode, as in its own update, so D judges the images G is trained to make
         fused = tf.stop_gradient(self.generator([batch["near"], batch["far"]], training=True))
         return objective.discriminator_losses(self._critic, fused, batch["gt"], self.rng, weights or self.recipe.loss)
 
+    @tf.autograph.experimental.do_not_convert
     def g_losses(self, batch, weights: objective.GIPCGANLossWeights | None = None) -> dict:
         fused = self.generator([batch["near"], batch["far"]], training=True)
         return objective.generator_losses(self._critic, fused, batch["gt"], self.rng, weights or self.recipe.loss)
 
     # -- updates ------------------------------------------------------------------------------
+    @tf.autograph.experimental.do_not_convert
     def d_step(self, batch) -> dict:
         with tf.GradientTape() as tape:
             logs = self.d_losses(batch)
@@ -114,6 +121,7 @@ class GIPCGANTraining(TrainingMethod):
         self.d_optimizer.apply(tape.gradient(logs["d_loss"], variables), variables)
         return logs
 
+    @tf.autograph.experimental.do_not_convert
     def g_step(self, batch) -> dict:
         with tf.GradientTape() as tape:
             logs = self.g_losses(batch)
