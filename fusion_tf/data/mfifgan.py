@@ -22,7 +22,6 @@ import argparse
 import io
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -23,7 +23,7 @@ from fusion_tf.data.pipeline import patch_dataset, steps_per_epoch
 from fusion_tf.errors import FusionError
 from fusion_tf.models.gipcgan import EXCHANGES, VARIANTS, build_discriminator, build_generator
 from fusion_tf.objectives import gipcgan as objective
-from fusion_tf.training.loop import LoopConfig, TrainingMethod, fit
+from fusion_tf.training.loop import AdversarialTraining, LoopConfig, fit
 
 COMPACT_MODEL = "gipcgan-compact"
 
@@ -63,7 +63,7 @@ class GIPCGANRecipe:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
 
-class GIPCGANTraining(TrainingMethod):
+class GIPCGANTraining(AdversarialTraining):
     """G, D, two Adams and the soft-label RNG; batches ``{"near", "far", "gt"}`` in [−1, 1].
 
     ``total_steps`` (G updates of the whole run) sets the length of the linear lr decline.
@@ -77,21 +77,9 @@ class GIPCGANTraining(TrainingMethod):
         w = recipe.loss
         # both ablations at once leave D nothing to learn: plain supervised training
         self.d_steps = recipe.d_steps if any((w.lam3, w.lam4, w.lam5, w.lam6)) else 0
-        keras.utils.set_random_seed(recipe.seed)  # same seed → same initial weights
-        self.generator = build_generator(recipe.variant, recipe.exchange)
-        self.discriminator = build_discriminator(recipe.variant, recipe.patch)
-        self.g_optimizer = recipe.adam(total_steps)
-        self.d_optimizer = recipe.adam(total_steps * max(self.d_steps, 1))
-        self.g_optimizer.build(self.generator.trainable_variables)
-        self.d_optimizer.build(self.discriminator.trainable_variables)
-        self.rng = tf.random.Generator.from_seed(recipe.seed)
-
-    def checkpoint_items(self) -> dict:
-        return {"generator": self.generator, "discriminator": self.discriminator,
-                "g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer, "rng": self.rng}
-
-    def inference_model(self) -> keras.Model:
-        return self.generator
+        self.setup_networks(recipe.seed, lambda: build_generator(recipe.variant, recipe.exchange),
+                            lambda: build_discriminator(recipe.variant, recipe.patch),
+                            recipe.adam(total_steps), recipe.adam(total_steps * max(self.d_steps, 1)))
 
     def _critic(self, x):
         return self.discriminator(x, training=True)

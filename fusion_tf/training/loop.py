@@ -71,6 +71,32 @@ class TrainingMethod(keras.Model):
         return logs
 
 
+class AdversarialTraining(TrainingMethod):
+    """A GAN's training model: generator, discriminator, one optimizer each and one RNG.
+
+    Subclasses call :meth:`setup_networks` in ``__init__`` and implement the two steps; what a
+    checkpoint holds and which network ``fuse`` needs are the same for every GAN here.
+    """
+
+    def setup_networks(self, seed: int, build_generator: Callable[[], keras.Model],
+                       build_discriminator: Callable[[], keras.Model], g_optimizer, d_optimizer) -> None:
+        keras.utils.set_random_seed(seed)  # same seed → same initial weights → reproducible run
+        self.generator = build_generator()
+        self.discriminator = build_discriminator()
+        self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
+        # built explicitly: needed under tf.distribute, and lets a checkpoint restore the slots at once
+        g_optimizer.build(self.generator.trainable_variables)
+        d_optimizer.build(self.discriminator.trainable_variables)
+        self.rng = tf.random.Generator.from_seed(seed)
+
+    def checkpoint_items(self) -> dict:
+        return {"generator": self.generator, "discriminator": self.discriminator,
+                "g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer, "rng": self.rng}
+
+    def inference_model(self) -> keras.Model:
+        return self.generator
+
+
 @dataclass
 class LoopConfig:
     """How to run (not *what* to optimise: that is the paper's recipe)."""

@@ -12,7 +12,7 @@ from fusion_tf.data.patches import open_patch_store
 from fusion_tf.data.pipeline import patch_dataset, steps_per_epoch
 from fusion_tf.models.mffgan import build_discriminator, build_generator
 from fusion_tf.objectives import mffgan as objective
-from fusion_tf.training.loop import LoopConfig, TrainingMethod, fit
+from fusion_tf.training.loop import AdversarialTraining, LoopConfig, fit
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class MFFGANRecipe:
                                      epsilon=self.epsilon)
 
 
-class MFFGANTraining(TrainingMethod):
+class MFFGANTraining(AdversarialTraining):
     """Generator, discriminator, two Adams and the soft-label RNG; batches ``{"near", "far"}``."""
 
     d_share_batch = True
@@ -45,20 +45,8 @@ class MFFGANTraining(TrainingMethod):
         super().__init__(**kwargs)
         self.recipe = recipe
         self.d_steps = recipe.d_steps
-        keras.utils.set_random_seed(recipe.seed)  # same seed → same initial weights → reproducible run
-        self.generator = build_generator()
-        self.discriminator = build_discriminator(recipe.patch)
-        self.g_optimizer, self.d_optimizer = recipe.adam(), recipe.adam()
-        self.g_optimizer.build(self.generator.trainable_variables)
-        self.d_optimizer.build(self.discriminator.trainable_variables)
-        self.rng = tf.random.Generator.from_seed(recipe.seed)
-
-    def checkpoint_items(self) -> dict:
-        return {"generator": self.generator, "discriminator": self.discriminator,
-                "g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer, "rng": self.rng}
-
-    def inference_model(self) -> keras.Model:
-        return self.generator
+        self.setup_networks(recipe.seed, build_generator, lambda: build_discriminator(recipe.patch),
+                            recipe.adam(), recipe.adam())
 
     def d_step(self, batch) -> dict:
         near, far = batch["near"], batch["far"]

@@ -22,7 +22,7 @@ import tensorflow as tf
 from fusion_tf.data import mfifgan as data
 from fusion_tf.models.mfifgan import D_VARIANTS, build_discriminator, build_generator, critic_input
 from fusion_tf.objectives import mfifgan as objective
-from fusion_tf.training.loop import LoopConfig, TrainingMethod, fit
+from fusion_tf.training.loop import AdversarialTraining, LoopConfig, fit
 
 
 class CodedLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
@@ -76,7 +76,7 @@ class MFIFGANRecipe:
         return keras.optimizers.Adam(lr, beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
 
 
-class MFIFGANTraining(TrainingMethod):
+class MFIFGANTraining(AdversarialTraining):
     """Generator, critic, two Adams and the α RNG; batches ``{"a", "b", "map"}``."""
 
     d_share_batch = False
@@ -89,20 +89,9 @@ class MFIFGANTraining(TrainingMethod):
             raise ValueError(f"d_variant must be one of {D_VARIANTS}")
         self.recipe = recipe
         self.d_steps = recipe.n_critic
-        keras.utils.set_random_seed(recipe.seed)
-        self.generator = build_generator(recipe.se_blocks)
-        self.discriminator = build_discriminator(recipe.d_variant, recipe.image_size)
-        self.g_optimizer, self.d_optimizer = recipe.adam(recipe.n_critic), recipe.adam(1)
-        self.g_optimizer.build(self.generator.trainable_variables)
-        self.d_optimizer.build(self.discriminator.trainable_variables)
-        self.rng = tf.random.Generator.from_seed(recipe.seed)
-
-    def checkpoint_items(self) -> dict:
-        return {"generator": self.generator, "discriminator": self.discriminator,
-                "g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer, "rng": self.rng}
-
-    def inference_model(self) -> keras.Model:
-        return self.generator
+        self.setup_networks(recipe.seed, lambda: build_generator(recipe.se_blocks),
+                            lambda: build_discriminator(recipe.d_variant, recipe.image_size),
+                            recipe.adam(recipe.n_critic), recipe.adam(1))
 
     def d_step(self, batch) -> dict:
         a, b, real = batch["a"], batch["b"], batch["map"]
