@@ -153,7 +153,8 @@ def _mp_context():
 
 #: Rough single-core cost (ms) of the slow metrics on a 520 x 520 pair (others ~100 or less), used to
 #: balance the work when there are fewer images than workers.
-_COST = {"fmi_dct": 2200, "qp": 2000, "fmi_pixel": 1500, "fmi_edge": 400}
+_COST = {"fmi_dct": 2100, "qp": 2000, "fmi_pixel": 1200, "fmi_edge": 240, "viff": 180, "qcb": 180,
+         "qe": 150, "ms_ssim": 120, "qy": 120, "qc": 120}
 
 
 def _split(metric_ids: Sequence[str], parts: int) -> list[list[str]]:
