@@ -18,23 +18,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-PAIR = [ROOT / "datasets/samples/lytro-01-A.jpg", ROOT / "datasets/samples/lytro-01-B.jpg"]
-
-
-def _median_time(fn, runs: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+from timing import SAMPLE_PAIR, median_time  # benchmarks/timing.py
 
 
 def measure(variant: str, runs: int, weights: str | None, train: bool) -> dict:
@@ -45,16 +30,16 @@ def measure(variant: str, runs: int, weights: str | None, train: bool) -> dict:
     from fusion_tf.inference.luma import LumaFuser
     from fusion_tf.models.gipcgan import build_generator
 
-    rgb = [read_image(p) for p in PAIR]
-    grey = [read_image(p, "grey") for p in PAIR]
+    rgb = [read_image(p) for p in SAMPLE_PAIR]
+    grey = [read_image(p, "grey") for p in SAMPLE_PAIR]
     out = {}
     for jit in (False, True):
         g = load_generator(weights, variant) if weights else build_generator(variant)
         fuser = LumaFuser(g, jit_compile=jit)
-        out["network-xla" if jit else "network"] = _median_time(lambda: fuser.network(grey[0], grey[1]), runs)
+        out["network-xla" if jit else "network"] = median_time(lambda: fuser.network(grey[0], grey[1]), runs)
         if not jit:
-            out["fuse-grey"] = _median_time(lambda: fuser.fuse(grey), runs)
-            out["fuse-colour"] = _median_time(lambda: fuser.fuse(rgb), runs)
+            out["fuse-grey"] = median_time(lambda: fuser.fuse(grey), runs)
+            out["fuse-colour"] = median_time(lambda: fuser.fuse(rgb), runs)
     if train:
         from fusion_tf.training.gipcgan import GIPCGANRecipe, GIPCGANTraining
 
@@ -62,7 +47,7 @@ def measure(variant: str, runs: int, weights: str | None, train: bool) -> dict:
         for jit in (False, True):
             method = GIPCGANTraining(GIPCGANRecipe(variant=variant), total_steps=57_770)
             step = tf.function(method.iteration, jit_compile=jit)
-            out["train-iteration-xla" if jit else "train-iteration"] = _median_time(
+            out["train-iteration-xla" if jit else "train-iteration"] = median_time(
                 lambda: {k: v.numpy() for k, v in step(batch).items()}, max(3, runs // 2), warmup=1)
     return out
 

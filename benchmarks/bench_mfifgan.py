@@ -17,27 +17,14 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
+from timing import SAMPLE_PAIR, median_time  # benchmarks/timing.py
+
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-PAIR = [ROOT / "datasets/samples/lytro-01-A.jpg", ROOT / "datasets/samples/lytro-01-B.jpg"]
-
-
-def _median(fn, runs: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> int:
@@ -55,7 +42,7 @@ def main() -> int:
     from fusion_tf.inference.mfifgan import MFIFGANFuser, to_network_range
     from fusion_tf.models.mfifgan import build_generator
 
-    imgs = [read_image(p, "rgb") for p in PAIR]
+    imgs = [read_image(p, "rgb") for p in SAMPLE_PAIR]
     s = args.size
     imgs = [np.asarray(__import__("PIL.Image", fromlist=["Image"]).fromarray(im).resize((s, s)), np.uint8)
             if im.shape[:2] != (s, s) else im for im in imgs]
@@ -64,13 +51,13 @@ def main() -> int:
     fuser = MFIFGANFuser(generator=g)
     out: dict = {"size": s, "machine": platform.processor() or platform.machine(),
                  "tf_intra_threads": tf.config.threading.get_intra_op_parallelism_threads()}
-    out["tf-fuser"] = _median(lambda: fuser.focus_map(*imgs), args.runs)
-    out["tf-fuse"] = _median(lambda: fuser.fuse(imgs), args.runs)
+    out["tf-fuser"] = median_time(lambda: fuser.focus_map(*imgs), args.runs, warmup=1)
+    out["tf-fuse"] = median_time(lambda: fuser.fuse(imgs), args.runs, warmup=1)
     x = [tf.constant(to_network_range(im)) for im in imgs]
     if not args.skip_keras:
         spec = tf.TensorSpec((None, None, None, 3), tf.float32)
         keras_fn = tf.function(lambda a, b: g([a, b], training=False), input_signature=[spec, spec])
-        out["tf-keras"] = _median(lambda: keras_fn(*x).numpy(), args.runs)
+        out["tf-keras"] = median_time(lambda: keras_fn(*x).numpy(), args.runs, warmup=1)
     if not args.no_torch:
         try:
             import torch
@@ -89,7 +76,7 @@ def main() -> int:
                 with torch.no_grad():
                     return tg(ta, tb)
 
-            out["torch"] = _median(run_torch, args.runs)
+            out["torch"] = median_time(run_torch, args.runs, warmup=1)
             out["torch_version"] = torch.__version__
             out["torch_threads"] = torch.get_num_threads()
             ref = run_torch().numpy()[0, 0]
