@@ -323,7 +323,7 @@ def add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
                      help="plain folder of images; masks come from --masks, matched by file stem "
                           "(IMG_7.jpg ↔ IMG_7.png); non-zero mask pixels are the object")
     parser.add_argument("--masks", metavar="DIR", help="mask folder for --images")
-    parser.add_argument("-o", "--output", required=True, help="HDF5 store to write (e.g. data/gacn_coco.h5)")
+    parser.add_argument("-o", "--output", "--out", dest="output", required=True, help="HDF5 store to write (e.g. data/gacn_coco.h5)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the 7:3 train/val split (default 1)")
     parser.add_argument("--min-area", type=float, default=20_000, help="COCO: smallest object area in px")
     parser.add_argument("--max-area", type=float, default=170_000, help="COCO: largest object area in px")

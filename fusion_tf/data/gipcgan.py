@@ -182,7 +182,7 @@ def add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--voc", metavar="VOC2012", help="PASCAL VOC 2012 root (JPEGImages/, SegmentationClass/)")
     parser.add_argument("--masks", help="with --images: folder of binary decision maps named like the images "
                                         "(white/1 = foreground); without it, maps are generated (seeded)")
-    parser.add_argument("--out", required=True, help="output store (.h5, indexed layout: near, far, gt)")
+    parser.add_argument("-o", "--out", "--output", dest="out", required=True, help="output store (.h5, indexed layout: near, far, gt)")
     parser.add_argument("--sigma", type=float, default=DEFAULT_SIGMA,
                         help="Gaussian blur σ of Eqs. 18–19 (paper: not given; default 2)")
     parser.add_argument("--patch", type=int, default=80)

@@ -55,7 +55,7 @@ def add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--near", help="folder of near-focus images (the original's Train_near), with --far")
     parser.add_argument("--far", help="folder of far-focus images, same count and order as --near")
     parser.add_argument("--exclude", nargs="*", metavar="NAME", help="pair names to leave out (e.g. test pairs)")
-    parser.add_argument("--out", required=True,
+    parser.add_argument("-o", "--out", "--output", dest="out", required=True,
                         help="output: a directory (original layout: Train_near/train.h5, Train_far/train.h5) "
                              "or a .h5 file (--layout indexed)")
     parser.add_argument("--layout", choices=("original", "indexed"), default="original",

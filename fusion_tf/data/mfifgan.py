@@ -234,7 +234,7 @@ def add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
                           "class index ≠ 0, void included, is foreground) — the original's 2,913 images")
     src.add_argument("--images", metavar="DIR", help="plain image folder; masks from --masks (same file stem, non-zero = object)")
     parser.add_argument("--masks", metavar="DIR", help="mask folder for --images")
-    parser.add_argument("-o", "--output", required=True, help="HDF5 store to write (e.g. data/mfifgan_voc.h5)")
+    parser.add_argument("-o", "--output", "--out", dest="output", required=True, help="HDF5 store to write (e.g. data/mfifgan_voc.h5)")
     parser.add_argument("--synthesis", choices=SYNTHESES, default="code",
                         help="code (default: defocus-spread I_B as coded), conventional (Eq. 12, no spread; the "
                              "paper's ablation) or paper (Eq. 10–11)")
