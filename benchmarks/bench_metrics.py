@@ -27,6 +27,9 @@ sys.path.insert(0, str(ROOT))
 
 from fusion_tf import metrics as M  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from timing import median_time  # noqa: E402
+
 
 def load(pair: str):
     pairs = SHARED / "data" / "lytro" / "pairs"
@@ -70,14 +73,11 @@ def main(argv=None) -> int:
 
         job = runner.Job("bench", f"lytro-{args.pair}", tuple(map(str, paths[0])), str(paths[1]))
         for n in (int(w) for w in args.workers.split(",")):
-            walls = []
-            for _ in range(args.repeat):
-                M.clear_caches()  # forked workers would inherit this process's cache
-                w0 = time.perf_counter()
-                runner.run_jobs([job], ids, workers=n, progress=False)
-                walls.append(time.perf_counter() - w0)
+            # cold caches: forked workers would inherit this process's cached source features
+            wall = median_time(lambda: (M.clear_caches(), runner.run_jobs([job], ids, workers=n, progress=False)),
+                               runs=args.repeat, warmup=0)
             print(f"evaluate runner, {len(ids)} metrics on 1 pair, {n} worker(s): "
-                  f"{statistics.median(walls):.2f} s wall (median of {args.repeat})")
+                  f"{wall:.2f} s wall (median of {args.repeat})")
     return 0
 
 
