@@ -101,8 +101,8 @@ def _model_subcommands(parser: argparse.ArgumentParser, kind: str, load: bool) -
 
 def _loop_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jit", action=argparse.BooleanOptionalAction, default=None,
-                   help="XLA-compile the training step (default: per model, as measured on CPU — "
-                        "on for mffgan, off for gacn)")
+                   help="XLA-compile the training step (default: per model, as measured on this CPU "
+                        "class with oneDNN on — on for gipcgan, off for mffgan, gacn and mfifgan)")
     p.add_argument("--save-every", type=int, default=0, help="checkpoint every N steps (default: each epoch)")
     p.add_argument("--max-steps", type=int, default=None,
                    help="stop after this global step (resumable; for smoke runs or splitting long recipes)")

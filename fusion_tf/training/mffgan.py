@@ -102,7 +102,7 @@ def train(args) -> int:
     method = MFFGANTraining(MFFGANRecipe(**{**recipe.__dict__, "patch": store.patch}))
     spe = steps_per_epoch(store, recipe.batch_size)
     config = LoopConfig(run_dir=args.run_dir, epochs=recipe.epochs, steps_per_epoch=spe,
-                        jit_compile=True if args.jit is None else args.jit, save_every=args.save_every, max_steps=args.max_steps,
+                        jit_compile=bool(args.jit), save_every=args.save_every, max_steps=args.max_steps,
                         progress=not args.quiet)
     print(f"MFF-GAN: {store.count} patches of {store.patch}×{store.patch} from {store.path}; "
           f"{spe} steps/epoch × {recipe.epochs} epochs; recipe {recipe}")

@@ -156,7 +156,7 @@ def train(args) -> int:
     spe = data.steps_per_epoch(store, recipe.batch_size, recipe.drop_remainder)
     epochs = math.ceil(recipe.num_iters / spe)
     max_steps = recipe.num_iters if args.max_steps is None else min(args.max_steps, recipe.num_iters)
-    config = LoopConfig(run_dir=args.run_dir, epochs=epochs, steps_per_epoch=spe, jit_compile=args.jit,
+    config = LoopConfig(run_dir=args.run_dir, epochs=epochs, steps_per_epoch=spe, jit_compile=bool(getattr(args, "jit", False)),
                         save_every=args.save_every, max_steps=max_steps, progress=not args.quiet)
     print(f"MFIF-GAN: {store.count} triplets of {store.size}² from {store.path}; {spe} critic steps/epoch, "
           f"{recipe.num_iters} critic iterations ({recipe.num_iters // recipe.n_critic} G updates)")
