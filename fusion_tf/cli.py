@@ -76,6 +76,14 @@ def _cmd_fuse(args) -> int:
     return 0
 
 
+def _cmd_export(args) -> int:
+    from fusion_tf.export import export_model
+
+    path = export_model(args.model, args.weights, args.output)
+    print(f"exported {args.model} to {path} (signature serving_default: img_a, img_b uint8 → fused …)")
+    return 0
+
+
 def _model_subcommands(parser: argparse.ArgumentParser, kind: str, load: bool) -> None:
     """``prepare <model>`` / ``train <model>``: each model module adds its own arguments.
 
@@ -130,6 +138,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--multi", choices=("serial", "calibration"), help="gacn: strategy for more than 2 images")
     p.add_argument("--jit", action="store_true", help="XLA-compile inference (pays off for many same-size images)")
     p.set_defaults(func=_cmd_fuse)
+
+    p = sub.add_parser("export", help="write a SavedModel for TF Serving (pre/post-processing in the graph)")
+    p.add_argument("--model", default="mffgan")
+    p.add_argument("--weights", help="weights to export (default: the shipped checkpoint of the model)")
+    p.add_argument("-o", "--output", required=True, help="new folder for the SavedModel, e.g. serving/mffgan/1")
+    p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("prepare", help="build a training store for a model")
     _model_subcommands(p, "prepare", load=command == "prepare")

@@ -21,6 +21,13 @@ import numpy as np
 MATLAB_GREY_COEFFS = (0.298936021293775, 0.587043074451121, 0.114020904255103)
 SKIMAGE_GREY_COEFFS = (0.2125, 0.7154, 0.0721)
 
+#: BT.601 studio swing as MFF-GAN's MATLAB code writes it: (R, G, B weights, offset) per plane
+STUDIO_Y = (0.257, 0.504, 0.098, 16.0)
+STUDIO_CB = (-0.148, -0.291, 0.439, 128.0)
+STUDIO_CR = (0.439, -0.368, -0.071, 128.0)
+#: inverse: R, G, B = Σ weight·(Y−16, Cb−128, Cr−128)
+STUDIO_INVERSE = ((1.164, 0.0, 1.596), (1.164, -0.392, -0.813), (1.164, 2.017, 0.0))
+
 
 def round_half_away(x: np.ndarray) -> np.ndarray:
     """MATLAB ``round``: halves away from zero (NumPy's ``round`` goes to even)."""
@@ -47,35 +54,30 @@ def _planes(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def rgb_to_y_studio(rgb: np.ndarray) -> np.ndarray:
     """Studio-swing luma ``Y = 0.257R + 0.504G + 0.098B + 16`` on 0..255 floats (no rounding)."""
     r, g, b = _planes(rgb)
-    return 0.257 * r + 0.504 * g + 0.098 * b + 16.0
+    wr, wg, wb, offset = STUDIO_Y
+    return wr * r + wg * g + wb * b + offset
 
 
 def rgb_to_y_studio_matlab(rgb: np.ndarray) -> np.ndarray:
     """Studio luma as MATLAB evaluates it on a uint8 image: every product rounded, uint8 saturation."""
     r, g, b = _planes(rgb)
-    y = to_uint8(0.257 * r).astype(np.float64)
-    y = np.minimum(y + to_uint8(0.504 * g), 255)
-    y = np.minimum(y + to_uint8(0.098 * b), 255)
-    return np.minimum(y + 16, 255).astype(np.uint8)
+    wr, wg, wb, offset = STUDIO_Y
+    y = to_uint8(wr * r).astype(np.float64)
+    y = np.minimum(y + to_uint8(wg * g), 255)
+    y = np.minimum(y + to_uint8(wb * b), 255)
+    return np.minimum(y + offset, 255).astype(np.uint8)
 
 
 def rgb_to_cbcr_studio(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Studio-swing chroma (Cb, Cr), centred on 128, on 0..255 floats."""
     r, g, b = _planes(rgb)
-    cb = -0.148 * r - 0.291 * g + 0.439 * b + 128.0
-    cr = 0.439 * r - 0.368 * g - 0.071 * b + 128.0
-    return cb, cr
+    return tuple(wr * r + wg * g + wb * b + offset for wr, wg, wb, offset in (STUDIO_CB, STUDIO_CR))
 
 
 def ycbcr_studio_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:
     """Inverse of the studio-swing transform (float, unclipped): the coefficients of MFF-GAN's main.m."""
-    y = np.asarray(y, np.float64) - 16.0
-    cb = np.asarray(cb, np.float64) - 128.0
-    cr = np.asarray(cr, np.float64) - 128.0
-    r = 1.164 * y + 1.596 * cr
-    g = 1.164 * y - 0.392 * cb - 0.813 * cr
-    b = 1.164 * y + 2.017 * cb
-    return np.stack([r, g, b], axis=-1)
+    planes = (np.asarray(y, np.float64) - 16.0, np.asarray(cb, np.float64) - 128.0, np.asarray(cr, np.float64) - 128.0)
+    return np.stack([sum(w * p for w, p in zip(row, planes)) for row in STUDIO_INVERSE], axis=-1)
 
 
 def fuse_chroma(c1: np.ndarray, c2: np.ndarray) -> np.ndarray:
