@@ -1,6 +1,7 @@
 """SavedModel export: saved_model_cli (the TF1 loader TF Serving uses) on two odd sizes, parity with fuse."""
 
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,6 +12,8 @@ from fusion_tf.cli import main
 from fusion_tf.core.imageio import read_image
 
 SIZES = ((333, 517), (520, 520))
+#: the ``saved_model_cli`` console script, run by the interpreter that runs the tests (no PATH lookup)
+SAVED_MODEL_CLI = [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +33,7 @@ def _cli_run(saved, a, b, tmp_path):
     np.save(tmp_path / "a.npy", a[None])
     np.save(tmp_path / "b.npy", b[None])
     proc = subprocess.run(
-        ["saved_model_cli", "run", "--dir", str(saved), "--tag_set", "serve", "--signature_def", "serving_default",
+        [*SAVED_MODEL_CLI, "run", "--dir", str(saved), "--tag_set", "serve", "--signature_def", "serving_default",
          "--inputs", f"img_a={tmp_path / 'a.npy'};img_b={tmp_path / 'b.npy'}", "--outdir", str(tmp_path / "out"),
          "--overwrite"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -41,7 +44,7 @@ def _cli_run(saved, a, b, tmp_path):
 def test_exported_model_runs_in_saved_model_cli_and_matches_fuse(model, pair, shared, tmp_path, tmp_path_factory):
     weights = shared / "reference/gacn/weights/GACN_state_dict_pytorch_layout.npz" if model == "gacn" else None
     saved = _exported(tmp_path_factory, model, weights)
-    show = subprocess.run(["saved_model_cli", "show", "--dir", str(saved), "--all"], capture_output=True, text=True)
+    show = subprocess.run([*SAVED_MODEL_CLI, "show", "--dir", str(saved), "--all"], capture_output=True, text=True)
     assert "tensorflow/serving/predict" in show.stdout and "inputs['img_a']" in show.stdout
     assert "shape: (-1, -1, -1, -1)" in show.stdout
     fuser = registry.load_fuser(model, str(weights) if weights else None)
