@@ -7,6 +7,7 @@ run does not pay for importing every model (and a model under construction canno
 from __future__ import annotations
 
 import importlib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -130,7 +131,7 @@ def parameter_counts(name: str) -> list[tuple[str, int, int]]:
     """(network, trainable, non-trainable) for each network of a model."""
     rows = []
     for net_name, model in build_networks(name).items():
-        trainable = sum(int(w.numpy().size) for w in model.trainable_weights)
-        frozen = sum(int(w.numpy().size) for w in model.non_trainable_weights)
+        trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
+        frozen = sum(math.prod(w.shape) for w in model.non_trainable_weights)
         rows.append((net_name, trainable, frozen))
     return rows

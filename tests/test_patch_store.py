@@ -3,7 +3,6 @@
 import h5py
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from fusion_tf.data.patches import normalise, open_patch_store, window_origins, write_indexed_layout, write_original_layout
 from fusion_tf.data.pipeline import patch_dataset, steps_per_epoch

@@ -1,11 +1,9 @@
 """Training loop: resumable runs (weights, optimizer state, data order, RNG), NaN guard, kill + resume."""
 
-import os
 import signal
 import subprocess
 import sys
 import time
-from argparse import Namespace
 
 import numpy as np
 import pytest
