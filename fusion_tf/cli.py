@@ -54,7 +54,8 @@ def _cmd_fuse(args) -> int:
     # pairs are read (and checked) before the model loads; stacks stream through fusers that can
     images = read_images(args.images, mode="keep") if len(args.images) == 2 else None
     options = {"output_mode": args.output_mode, "jit_compile": True if args.jit else None,
-               "multi": args.multi}
+               "multi": args.multi, "tile": args.tile,
+               "backend": None if args.backend == "tf" else args.backend}
     fuser = registry.load_fuser(args.model, args.weights, **options)
     t0 = time.perf_counter()
     if images is None and hasattr(fuser, "fuse_stream"):
@@ -137,6 +138,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    help="mffgan: plain (default) or faithful (the original's byte-scaling and JPEG round trips)")
     p.add_argument("--multi", choices=("serial", "calibration"), help="gacn: strategy for more than 2 images")
     p.add_argument("--jit", action="store_true", help="XLA-compile inference (pays off for many same-size images)")
+    p.add_argument("--tile", type=int, metavar="N",
+                   help="fuse in N×N tiles with a halo of the model's receptive field: bounded memory for "
+                        "large images, output identical to whole-image fusion")
+    p.add_argument("--backend", choices=("tf", "onnxruntime"), default="tf",
+                   help="inference engine for the network (onnxruntime: tf2onnx conversion, cached)")
     p.set_defaults(func=_cmd_fuse)
 
     p = sub.add_parser("export", help="write a SavedModel for TF Serving (pre/post-processing in the graph)")

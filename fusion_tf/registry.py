@@ -45,7 +45,7 @@ MODELS: dict[str, ModelEntry] = {
         default_weights=SHIPPED_DIR / "mffgan" / "generator.weights.h5",
         prepare="fusion_tf.data.mffgan",
         train="fusion_tf.training.mffgan",
-        fuser_options=("output_mode", "jit_compile"),
+        fuser_options=("output_mode", "jit_compile", "tile", "backend"),
         weights_help="original TF1 checkpoint prefix (…/CGAN.model-19), NAME.weights.h5, a run folder "
                      "or a training checkpoint",
     ),
@@ -57,7 +57,7 @@ MODELS: dict[str, ModelEntry] = {
         default_weights=SHIPPED_DIR / "gipcgan" / "generator.weights.h5",
         prepare="fusion_tf.data.gipcgan",
         train="fusion_tf.training.gipcgan",
-        fuser_options=("jit_compile",),
+        fuser_options=("jit_compile", "tile", "backend"),
         weights_help="NAME.weights.h5, a run folder of 'fusion-tf train gipcgan' or a training checkpoint",
     ),
     "gipcgan-compact": ModelEntry(
@@ -68,7 +68,7 @@ MODELS: dict[str, ModelEntry] = {
         default_weights=SHIPPED_DIR / "gipcgan-compact" / "generator.weights.h5",
         prepare="fusion_tf.data.gipcgan",
         train="fusion_tf.training.gipcgan",
-        fuser_options=("jit_compile",),
+        fuser_options=("jit_compile", "tile", "backend"),
         weights_help="NAME.weights.h5, a run folder of 'fusion-tf train gipcgan-compact' or a training checkpoint",
     ),
     "mfifgan": ModelEntry(
@@ -79,7 +79,7 @@ MODELS: dict[str, ModelEntry] = {
         default_weights=None,  # no released weights exist: train, or convert the original's with weights.mfifgan_npz
         prepare="fusion_tf.data.mfifgan",
         train="fusion_tf.training.mfifgan",
-        fuser_options=("output_mode", "jit_compile"),
+        fuser_options=("output_mode", "jit_compile", "tile", "backend"),
         decision_map=True,
         weights_help="PyTorch state dict as .npz with the original key names (G.npz), NAME.weights.h5, "
                      "a run folder or a training checkpoint",
@@ -92,7 +92,7 @@ MODELS: dict[str, ModelEntry] = {
         default_weights=SHIPPED_DIR / "gacn" / "gacn.weights.h5",
         prepare="fusion_tf.data.gacn",
         train="fusion_tf.training.gacn",
-        fuser_options=("multi",),
+        fuser_options=("multi", "tile", "backend"),
         decision_map=True,
         weights_help="the released PyTorch weights as npz (GACN_state_dict_pytorch_layout.npz), "
                      "NAME.weights.h5, a run folder or a training checkpoint",
