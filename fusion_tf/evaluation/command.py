@@ -3,12 +3,17 @@ their sources with the metric suite, and write CSV / Markdown / JSON reports and
 
     fusion-tf evaluate --sources DIR [--model NAME[=WEIGHTS] ...] [--fused NAME=DIR ...]
                        [--match CSV] [--metrics a,b,c] [--workers N] [--no-plots] --out DIR
+    fusion-tf evaluate --report [--shared DIR] [--out DIR] [--work DIR] [--workers N]
 
 Outputs in ``--out``: ``per_image.csv`` (method, image, one column per metric, ``seconds`` when a
 model ran), ``summary.csv`` / ``summary.md`` / ``summary.json`` (mean ± std per method and metric),
 ``bars.png`` and ``per_image.png``, and for models ``fused/<model>/<image>.png``. Everything is
 written to a temporary folder first and moved into ``--out`` only after success, so a failed run
 leaves nothing behind. Input problems end with a one-line ``error:`` message and exit code 2.
+
+``--report`` runs the project's comparison report instead (:mod:`fusion_tf.evaluation.comparison`):
+the fixed test sets, every shipped model, the originals' weights and published images, written to
+``docs/results/`` by default.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ DEFAULT_OUT = Path("results") / "evaluate_default"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sources", required=True, metavar="DIR",
+    parser.add_argument("--sources", metavar="DIR",
                         help="source images grouped by name: <image>_1/_2(/_3...), <image>-A/-B(/-C) or "
                              "<image>_A/_B")
     parser.add_argument("--model", action="append", default=[], metavar="NAME[=WEIGHTS]",
@@ -47,20 +52,49 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, metavar="N",
                         help="processes computing metrics (default: min(CPUs, number of fused images))")
     parser.add_argument("--no-plots", action="store_true", help="skip the matplotlib figures")
-    parser.add_argument("--out", required=True, metavar="DIR", help="report folder (created or updated)")
+    parser.add_argument("--out", metavar="DIR",
+                        help="report folder (created or updated); required unless --report "
+                             "(default there: docs/results)")
+    rep = parser.add_argument_group("comparison report (--report)")
+    rep.add_argument("--report", action="store_true",
+                     help="the project's comparison report: Lytro test pairs, grayscale set and GACN's 26 pairs "
+                          "fused by every shipped model and the originals' weights, published results, "
+                          "acceptance verdicts, figures; Markdown in --out (default docs/results)")
+    rep.add_argument("--shared", metavar="DIR",
+                     help="specification folder with data/ and reference/ (default: ../shared beside the checkout)")
+    rep.add_argument("--work", metavar="DIR",
+                     help="cache of fused images and scores (default: results/report_work)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the evaluation described by parsed ``args``; returns the exit code (0, or 2 on bad input)."""
     try:
-        _run(args)
+        if getattr(args, "report", False):
+            _run_report(args)
+        else:
+            _run(args)
     except (FusionError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
 
 
+def _run_report(args) -> None:
+    given = [flag for flag, v in (("--sources", args.sources), ("--model", args.model), ("--fused", args.fused),
+                                  ("--match", args.match), ("--metrics", args.metrics)) if v]
+    if given:
+        raise FusionError(f"--report chooses its own sets, methods and metrics: drop {given[0]}")
+    from . import comparison
+
+    comparison.run_report(args)
+
+
 def _run(args) -> None:
+    for flag in ("sources", "out"):
+        if not getattr(args, flag):
+            raise FusionError(f"--{flag} is required (or use --report)")
+    if getattr(args, "shared", None) or getattr(args, "work", None):
+        raise FusionError("--shared and --work belong to --report")
     try:
         ids = M.resolve(args.metrics)
     except ValueError as exc:

@@ -2,6 +2,7 @@
 
 * ``bars.png`` — one panel per metric: mean per method with sample-std error bars.
 * ``per_image.png`` — one panel per metric: the value of each method on each image (lines).
+* :func:`plot_crops` — side-by-side crops of sources and fused results (the comparison report).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 
 from fusion_tf import metrics as M
 
-__all__ = ["plot_bars", "plot_per_image", "make_plots"]
+__all__ = ["plot_bars", "plot_per_image", "make_plots", "crop_window", "plot_crops"]
 
 
 def _grid(n: int):
@@ -37,7 +38,7 @@ def _label(c: str) -> str:
     return c
 
 
-def plot_bars(summary: dict, columns: Sequence[str], path) -> Path:
+def plot_bars(summary: dict, columns: Sequence[str], path, dpi: int = 90) -> Path:
     methods = list(summary)
     fig, axes = _grid(len(columns))
     x = np.arange(len(methods))
@@ -48,7 +49,7 @@ def plot_bars(summary: dict, columns: Sequence[str], path) -> Path:
         ax.set_xticks(x, methods, rotation=30, ha="right", fontsize=8)
         ax.set_title(_label(c), fontsize=9)
         ax.tick_params(axis="y", labelsize=8)
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=dpi)
     return Path(path)
 
 
@@ -76,3 +77,55 @@ def make_plots(summary: dict, records: Sequence[dict], columns: Sequence[str], o
     out_dir = Path(out_dir)
     return [plot_bars(summary, columns, out_dir / "bars.png"),
             plot_per_image(records, columns, out_dir / "per_image.png")]
+
+
+def crop_window(a: np.ndarray, b: np.ndarray, size: int, step: int = 8) -> tuple[int, int]:
+    """Top-left corner of the ``size``×``size`` window where two grey sources differ most (sum of
+    |A − B|): where the focus changes, i.e. where fusion methods disagree. Deterministic (first
+    maximum in raster order); the whole image when it is smaller than ``size``."""
+    d = np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))
+    h, w = d.shape
+    if h <= size or w <= size:
+        return 0, 0
+    ii = np.pad(d.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    ys = np.arange(0, h - size + 1, step)
+    xs = np.arange(0, w - size + 1, step)
+    sums = (ii[ys[:, None] + size, xs[None, :] + size] - ii[ys[:, None], xs[None, :] + size]
+            - ii[ys[:, None] + size, xs[None, :]] + ii[ys[:, None], xs[None, :]])
+    k = int(np.argmax(sums))
+    return int(ys[k // len(xs)]), int(xs[k % len(xs)])
+
+
+def plot_crops(rows: Sequence[tuple[str, Sequence[tuple[str, np.ndarray]]]], path, dpi: int = 100) -> Path:
+    """One row per image: ``(row label, [(panel title, grey uint8 crop), ...])``, drawn at one
+    screen pixel per image pixel. Saved as an 8-bit grey PNG (the figure holds only grey values),
+    a third of the size of matplotlib's RGBA file."""
+    from io import BytesIO
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    n_rows = len(rows)
+    n_cols = max(len(panels) for _, panels in rows)
+    ch = max(p.shape[0] for _, panels in rows for _, p in panels)
+    cw = max(p.shape[1] for _, panels in rows for _, p in panels)
+    lab, pad_w, pad_h = 14, 6, 16  # pixels: row-label strip, between panels, titles
+    width, height = lab + n_cols * (cw + pad_w), n_rows * (ch + pad_h)
+    fig = Figure(figsize=(width / dpi, height / dpi))
+    FigureCanvasAgg(fig)
+    for r, (label, panels) in enumerate(rows):
+        bottom = (height - (r + 1) * (ch + pad_h)) / height
+        fig.text(lab / 2 / width, bottom + ch / 2 / height, label, rotation=90, fontsize=6.5,
+                 ha="center", va="center")
+        for c, (title, crop) in enumerate(panels):
+            ax = fig.add_axes(((lab + c * (cw + pad_w)) / width, bottom, cw / width, ch / height))
+            ax.set_axis_off()
+            ax.imshow(crop, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+            ax.set_title(title, fontsize=6.5, pad=2)
+    buf = BytesIO()
+    fig.savefig(buf, dpi=dpi, format="png")
+    buf.seek(0)
+    with Image.open(buf) as im:
+        im.convert("L").save(path, format="PNG", optimize=True)
+    return Path(path)
