@@ -30,6 +30,8 @@ setup(
     extras_require={
         "dev": ["pytest>=8,<10"],
         "tensorboard": ["tensorboard>=2.20,<3"],
+        # --backend onnxruntime (tf2onnx 1.17 works with TF 2.21's protobuf; tested with onnxruntime 1.31)
+        "onnx": ["onnxruntime>=1.17,<2", "tf2onnx>=1.17,<2"],
     },
     entry_points={"console_scripts": ["fusion-tf=fusion_tf.cli:main"]},
 )

@@ -57,10 +57,10 @@ class GIPCGANFuser(LumaFuser):
     name = "gipcgan"
 
     def __init__(self, weights: str | Path | None = None, variant: str = "paper", exchange: str | None = None,
-                 jit_compile: bool = False):
+                 jit_compile: bool = False, backend: str | None = None):
         if weights is None:
             weights = DEFAULT_WEIGHTS if variant == "paper" else DEFAULT_WEIGHTS_COMPACT
-        super().__init__(load_generator(weights, variant, exchange), jit_compile=jit_compile)
+        super().__init__(load_generator(weights, variant, exchange), jit_compile=jit_compile, backend=backend)
         self.variant = variant
 
 

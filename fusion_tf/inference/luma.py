@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from fusion_tf.core import color
 from fusion_tf.errors import InputImageError
+from fusion_tf.inference import backends
 from fusion_tf.inference.base import FusionResult
 
 
@@ -25,20 +26,22 @@ class LumaFuser:
 
     name = "luma"
 
-    def __init__(self, generator, jit_compile: bool = False):
+    def __init__(self, generator, jit_compile: bool = False, backend: str | None = None):
         self.generator = generator
         spec = tf.TensorSpec((None, None, None, 1), tf.float32)
         # One trace serves every image size.  XLA would recompile per size (≈1.5 s each), so it is
-        # only worth it for many images of one size (--jit).
-        self._run = tf.function(lambda a, b: self.generator([a, b], training=False),
-                                input_signature=[spec, spec], jit_compile=jit_compile)
+        # only worth it for many images of one size (--jit).  backend="onnxruntime": the same
+        # generator converted to ONNX (inference.backends).
+        self._run = backends.network(lambda a, b: self.generator([a, b], training=False), [spec, spec],
+                                     name=self.name, variables=generator.weights, backend=backend,
+                                     jit_compile=jit_compile)
 
     # -- one pair ---------------------------------------------------------------------------
     def network(self, near_y: np.ndarray, far_y: np.ndarray) -> np.ndarray:
         """Raw tanh output (H×W float32) for two luma planes holding 0..255 values."""
         a = ((np.asarray(near_y, np.float32) - 127.5) / 127.5)[None, ..., None]
         b = ((np.asarray(far_y, np.float32) - 127.5) / 127.5)[None, ..., None]
-        return self._run(tf.constant(a), tf.constant(b)).numpy()[0, ..., 0]
+        return np.asarray(self._run(a, b))[0, ..., 0]
 
     def _luma_in(self, image: np.ndarray) -> np.ndarray:
         """The plane the network sees: grey as is, colour → studio Y (unrounded)."""

@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from fusion_tf.errors import InputImageError
+from fusion_tf.inference import backends
 from fusion_tf.inference.base import FusionResult
 from fusion_tf.models.mfifgan import build_generator, fold_generator
 from fusion_tf.weights.own import load_own_weights
@@ -112,18 +113,19 @@ class MFIFGANFuser:
     name = "mfifgan"
 
     def __init__(self, weights: str | None = None, output_mode: str = "plain", jit_compile: bool = False,
-                 srr_fraction: float = SRR_FRACTION, generator=None):
+                 srr_fraction: float = SRR_FRACTION, generator=None, backend: str | None = None):
         if output_mode not in OUTPUT_MODES:
             raise ValueError(f"output_mode must be one of {OUTPUT_MODES}")
         self.generator = generator if generator is not None else load_generator(weights)
         self.output_mode, self.srr_fraction = output_mode, srr_fraction
         self.folded = fold_generator(self.generator)
         spec = tf.TensorSpec((None, None, None, 3), tf.float32)
-        self._run = tf.function(self.folded.__call__, input_signature=[spec, spec], jit_compile=jit_compile)
+        self._run = backends.network(self.folded.__call__, [spec, spec], name=self.name,
+                                     variables=self.folded.variables, backend=backend, jit_compile=jit_compile)
 
     def focus_map(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """The generator's raw map (H'×W' float32, H' = 4·⌈H/4⌉-ish) for two uint8 images."""
-        return self._run(tf.constant(to_network_range(a)), tf.constant(to_network_range(b))).numpy()[0, ..., 0]
+        return np.asarray(self._run(to_network_range(a), to_network_range(b)))[0, ..., 0]
 
     def decision(self, raw: np.ndarray, height: int, width: int) -> np.ndarray:
         """Raw map → final binary map (float32 0/1): size fix, > 0.5, SRR."""

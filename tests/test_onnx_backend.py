@@ -1,0 +1,136 @@
+"""``--backend onnxruntime``: parity with the TF network (≤ 1e-5) for every model, the conversion cache,
+and clear errors when the optional packages are missing or the options clash."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from fusion_tf import registry
+from fusion_tf.cli import main
+from fusion_tf.core.imageio import read_image
+from fusion_tf.inference import backends
+
+PARITY = 1e-5
+GACN_WEIGHTS = "reference/gacn/weights/GACN_state_dict_pytorch_layout.npz"
+
+
+def _require_onnx():
+    for module in ("onnxruntime", "tf2onnx"):
+        pytest.importorskip(module, reason=f"optional extra 'onnx' not installed ({module}): pip install -e '.[onnx]'")
+
+
+@pytest.fixture(autouse=True)
+def onnx_cache(tmp_path_factory, monkeypatch):
+    """One cache folder for the whole module: conversions are the slow part."""
+    cache = tmp_path_factory.getbasetemp() / "onnx-cache"
+    monkeypatch.setenv("FUSION_TF_CACHE", str(cache))
+    return cache
+
+
+@pytest.fixture(scope="module")
+def pair(shared):
+    return [read_image(shared / f"data/lytro/pairs/lytro-05-{s}.jpg")[150:211, 200:283] for s in "AB"]  # 61×83
+
+
+def _scrambled(model, seed: int):
+    """Random weights big enough that the network's output is not ~0 (fresh GIPC-GAN gives ~1e-13)."""
+    rng = np.random.default_rng(seed)
+    for v in model.weights:
+        if len(v.shape) > 1:
+            v.assign(rng.normal(0.0, 1.5 / np.sqrt(np.prod(v.shape[:-1])), v.shape).astype(np.float32))
+    return model
+
+
+def _gipcgan_weights(tmp_path_factory, variant):
+    from fusion_tf.models.gipcgan import build_generator
+
+    path = tmp_path_factory.mktemp("gipc") / "generator.weights.h5"
+    _scrambled(build_generator(variant), 3).save_weights(str(path))
+    return str(path)
+
+
+def test_luma_models_match_tf_within_1e5_and_reuse_the_cache(pair, tmp_path_factory, onnx_cache, monkeypatch):
+    _require_onnx()
+    from fusion_tf.core.color import rgb_to_y_studio
+
+    ya, yb = (rgb_to_y_studio(x) for x in pair)
+    cases = [("mffgan", None), ("gipcgan", _gipcgan_weights(tmp_path_factory, "paper")),
+             ("gipcgan-compact", _gipcgan_weights(tmp_path_factory, "count_matched"))]
+    for model, weights in cases:
+        tf_fuser = registry.load_fuser(model, weights)
+        onnx_fuser = registry.load_fuser(model, weights, backend="onnxruntime")
+        expected, got = tf_fuser.network(ya, yb), onnx_fuser.network(ya, yb)
+        assert got.shape == expected.shape == ya.shape and np.std(expected) > 0.05, model
+        assert np.abs(got - expected).max() <= PARITY, model
+        assert np.abs(onnx_fuser.fuse(pair).fused.astype(int) - tf_fuser.fuse(pair).fused.astype(int)).max() <= 1
+        assert onnx_fuser._run.path.parent == onnx_cache / "onnx"
+    # three networks, three files; loading again converts nothing (the converter is not even called)
+    assert len(list((onnx_cache / "onnx").glob("*.onnx"))) == 3
+    import tf2onnx
+
+    monkeypatch.setattr(tf2onnx.convert, "from_function", lambda *a, **k: pytest.fail("converted again"))
+    again = registry.load_fuser("mffgan", None, backend="onnxruntime")
+    assert np.abs(again.network(yb, ya) - registry.load_fuser("mffgan").network(yb, ya)).max() <= PARITY
+
+
+def test_gacn_features_on_onnx_match_tf_and_fusion_agrees(pair, shared):
+    _require_onnx()
+    from fusion_tf.inference.gacn import grey_input, to_unit
+
+    weights = shared / GACN_WEIGHTS
+    tf_fuser = registry.load_fuser("gacn", str(weights))
+    onnx_fuser = registry.load_fuser("gacn", str(weights), backend="onnxruntime")
+    grey = grey_input(to_unit(pair[0]))
+    session = backends.OnnxNetwork(lambda g: tf_fuser.model.extract_features(g, training=False),
+                                   [tf.TensorSpec([None, None, None, 1], tf.float32)], "gacn-features",
+                                   tf_fuser.model.weights)
+    expected = tf_fuser.model.extract_features(tf.constant(grey), training=False).numpy()
+    assert np.abs(session(grey) - expected).max() <= PARITY
+    # the rest stays in TF; the fused images agree (sigmoid(1000·x) ties may flip a rare pixel)
+    for images in (pair, [pair[0], pair[1], pair[0][::-1].copy()]):
+        diff = np.abs(onnx_fuser.fuse(images).fused.astype(int) - tf_fuser.fuse(images).fused.astype(int))
+        assert (diff > 1).mean() < 1e-3
+
+
+def test_mfifgan_focus_map_matches_tf_within_1e5(pair):
+    """A 1-block generator keeps the conversion short; the 9-block one is in the slow test below."""
+    _require_onnx()
+    from fusion_tf.inference.mfifgan import MFIFGANFuser
+    from fusion_tf.models.mfifgan import build_generator
+
+    g = _scrambled(build_generator(se_blocks=1), 5)
+    tf_fuser, onnx_fuser = MFIFGANFuser(generator=g), MFIFGANFuser(generator=g, backend="onnxruntime")
+    for a, b in (pair, [x[:, :, 0] for x in pair]):  # colour and grey (tripled) sources
+        expected, got = tf_fuser.focus_map(a, b), onnx_fuser.focus_map(a, b)
+        assert got.shape == expected.shape == (64, 84) and np.std(expected) > 0.05
+        assert np.abs(got - expected).max() <= PARITY
+
+
+@pytest.mark.slow
+def test_mfifgan_full_generator_matches_tf_within_1e5(pair, tmp_path):
+    _require_onnx()
+    from fusion_tf.inference.mfifgan import MFIFGANFuser
+    from fusion_tf.models.mfifgan import build_generator
+
+    g = _scrambled(build_generator(), 6)
+    expected = MFIFGANFuser(generator=g).focus_map(*pair)
+    assert np.abs(MFIFGANFuser(generator=g, backend="onnxruntime").focus_map(*pair) - expected).max() <= PARITY
+
+
+def test_missing_packages_and_clashing_options_are_one_line_errors(tmp_path, monkeypatch, capsys, shared):
+    a, b = (str(shared / f"data/lytro/pairs/lytro-05-{s}.jpg") for s in "AB")
+    out = tmp_path / "fused.png"
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # what an install without the extra looks like
+    assert main(["fuse", a, b, "-o", str(out), "--backend", "onnxruntime"]) == 2
+    err = capsys.readouterr().err
+    assert "onnxruntime" in err and "fusion_tf[onnx]" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+    monkeypatch.delitem(sys.modules, "onnxruntime")
+    assert main(["fuse", a, b, "-o", str(out), "--backend", "onnxruntime", "--jit"]) == 2
+    assert "--jit" in capsys.readouterr().err and not out.exists()
+    with pytest.raises(backends.BackendError, match="unknown backend"):
+        registry.load_fuser("mffgan", None, backend="tensorrt")
