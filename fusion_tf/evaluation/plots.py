@@ -79,20 +79,29 @@ def make_plots(summary: dict, records: Sequence[dict], columns: Sequence[str], o
             plot_per_image(records, columns, out_dir / "per_image.png")]
 
 
-def crop_window(a: np.ndarray, b: np.ndarray, size: int, step: int = 8) -> tuple[int, int]:
-    """Top-left corner of the ``size``×``size`` window where two grey sources differ most (sum of
-    |A − B|): where the focus changes, i.e. where fusion methods disagree. Deterministic (first
-    maximum in raster order); the whole image when it is smaller than ``size``."""
-    d = np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))
-    h, w = d.shape
-    if h <= size or w <= size:
-        return 0, 0
+def _window_sums(d: np.ndarray, size: int, step: int):
     ii = np.pad(d.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-    ys = np.arange(0, h - size + 1, step)
-    xs = np.arange(0, w - size + 1, step)
+    ys = np.arange(0, d.shape[0] - size + 1, step)
+    xs = np.arange(0, d.shape[1] - size + 1, step)
     sums = (ii[ys[:, None] + size, xs[None, :] + size] - ii[ys[:, None], xs[None, :] + size]
             - ii[ys[:, None] + size, xs[None, :]] + ii[ys[:, None], xs[None, :]])
-    k = int(np.argmax(sums))
+    return ys, xs, sums
+
+
+def crop_window(a: np.ndarray, b: np.ndarray, size: int, step: int = 8) -> tuple[int, int]:
+    """Top-left corner (y, x) of the ``size``×``size`` window on the focus boundary: the one holding
+    the most detail that is sharper in A *and* the most that is sharper in B (max of the smaller of
+    the two sums of local |Laplacian| differences), where fusion methods must decide and differ.
+    Deterministic (first maximum in raster order); (0, 0) when the image is not larger than ``size``."""
+    from scipy import ndimage
+
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape[0] <= size or a.shape[1] <= size:
+        return 0, 0
+    d = ndimage.uniform_filter(np.abs(ndimage.laplace(a)), 9) - ndimage.uniform_filter(np.abs(ndimage.laplace(b)), 9)
+    ys, xs, sharper_a = _window_sums(np.maximum(d, 0), size, step)
+    _, _, sharper_b = _window_sums(np.maximum(-d, 0), size, step)
+    k = int(np.argmax(np.minimum(sharper_a, sharper_b)))
     return int(ys[k // len(xs)]), int(xs[k % len(xs)])
 
 

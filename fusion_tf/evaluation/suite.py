@@ -193,7 +193,7 @@ def default_suite(shared: Path) -> Suite:
                      "its own PNG sources and are scored in the GACN set below."),
         Dataset("grayscale", "Grayscale set (10 classic grey pairs, Liu 2020)",
                 shared / "data" / "grayscale", REPORT_METRICS, models,
-                headline=_HEADLINE, crops=("g_07",)),
+                headline=_HEADLINE, crops=("g_01",)),
         Dataset("grayscale_q75", "Grayscale set re-encoded as JPEG q75 (MFIF-GAN's grayscale sources)",
                 shared / "data" / "grayscale", MFIF_METRICS, ("mfifgan-published-grey", "mfifgan"),
                 jpeg_quality=75, headline=("qg_toolbox", "qmi", "qcb", "qy"),
@@ -232,7 +232,7 @@ def default_suite(shared: Path) -> Suite:
                  ("mfifgan-published", "mfifgan"),
                  {"qmi": 1.09446, "te": 0.38034, "qncie": 0.84097, "qg_toolbox": 0.71786, "qm": 2.07952,
                   "qsf": -0.02324, "qy": 0.97696, "qcb": 0.79764},
-                 note="the paper averages all 20 Lytro pairs; this run the 10 test pairs."),
+                 note="The paper averages all 20 Lytro pairs, this run the 10 test pairs."),
         PaperRow("MFIF-GAN, Table 1(c)", "MFIF-GAN on the grayscale set", "grayscale_q75",
                  ("mfifgan-published-grey", "mfifgan"),
                  {"qmi": 1.13731, "te": 0.41859, "qncie": 0.83899, "qg_toolbox": 0.68343, "qm": 2.3914,
@@ -261,6 +261,8 @@ def default_suite(shared: Path) -> Suite:
                    "mode (no byte-scaling or JPEG round trips), GACN pair fusion, MFIF-GAN `plain` pixel "
                    "selection with small-region removal.",
                    "The MFF-GAN original is the released Lytro_model, used for the grayscale set and GACN's "
-                   "pairs as well."),
+                   "pairs as well.",
+                   "Arrows give the package's direction of each metric; `qsf` is best at 0 (it can be negative), "
+                   "and relative differences of metrics near or below 0 (`qsf`, `scd`) are not meaningful."),
     }
     return Suite(datasets, methods, comparisons, criteria, papers, notes, remarks)
