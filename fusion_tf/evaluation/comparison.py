@@ -491,12 +491,13 @@ def _markdown(p: Plan, summaries: dict, records: dict, verdicts: list, figures: 
           + (f", load average {load[0]:.2f} at the start (other processes were running)" if load and load[0] > 0.5
              else "")
           + f"; Python {prov['versions']['python']}, TensorFlow {prov['versions']['tensorflow']}, "
-          f"NumPy {prov['versions']['numpy']}. Wall time {prov['wall_s']:.0f} s: {cnt['fused']} images fused "
-          f"({cnt['fused_from_cache']} more from the cache), {cnt['scored']} images scored "
-          f"({cnt['scored_from_cache']} more from the cache).", "",
-          "Every number below was computed by this run, except the columns headed *paper (printed)*, which "
-          "quote the papers. Metric values are means over the images of a set; per-image values are in the "
-          "CSV files beside this report and in the collapsed tables.", ""]
+          f"NumPy {prov['versions']['numpy']}. Wall time {prov['wall_s']:.0f} s; fused images: {cnt['fused']} "
+          f"computed, {cnt['fused_from_cache']} from the cache; scored images: {cnt['scored']} computed, "
+          f"{cnt['scored_from_cache']} from the cache.", "",
+          "Every number below was computed by this command (now, or by an earlier run whose cache entry is keyed "
+          "by the same code, weights and images), except the columns headed *paper (printed)*, which quote "
+          "the papers. Metric values are means over the images of a set; per-image values are in the CSV "
+          "files beside this report and in the collapsed tables.", ""]
 
     # acceptance
     L += ["## Acceptance", ""]
