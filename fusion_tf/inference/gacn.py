@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from fusion_tf.core.color import rgb_to_grey_skimage
 from fusion_tf.errors import InputImageError
-from fusion_tf.inference import backends
+from fusion_tf.inference import backends, tiling
 from fusion_tf.inference.base import FusionResult
 from fusion_tf.models.gacn import GACN, build_gacn, load_weights, spatial_frequency
 
@@ -67,7 +67,7 @@ class GACNFuser:
     name = "gacn"
 
     def __init__(self, weights: str | os.PathLike | None = None, multi: str | None = None, model: GACN | None = None,
-                 backend: str | None = None):
+                 backend: str | None = None, tile: int | None = None):
         if multi not in (None,) + MULTI_STRATEGIES:
             raise InputImageError(f"unknown multi-image strategy {multi!r}; use one of {MULTI_STRATEGIES}")
         self.multi = multi
@@ -83,6 +83,12 @@ class GACNFuser:
         )
         if backend not in (None, "tf"):
             self._use_backend(backend)
+        # tile: the channel-SE means come from a pre-pass over the tiles (TiledGACN); the feature
+        # convs run on the same backend as whole images
+        self.tile = tiling.check_tile(tile)
+        self._tiled = None if self.tile is None else tiling.TiledGACN(
+            m, self.tile, network=None if backend in (None, "tf") else lambda fn, sig, name: backends.network(
+                fn, sig, name=name, variables=m.weights, backend=backend))
 
     def _use_backend(self, backend: str) -> None:
         """Run the siamese feature extractor (all convolutions but the decision path's) on ``backend``.
@@ -108,8 +114,17 @@ class GACNFuser:
     # -- public API -------------------------------------------------------------------------
     def decision_maps(self, image1: np.ndarray, image2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(output_origin, output_bgf)`` as float32 H×W for two uint8 images."""
-        origin, bgf = self._pair(grey_input(to_unit(image1)), grey_input(to_unit(image2)))
-        return origin.numpy()[0, ..., 0], bgf.numpy()[0, ..., 0]
+        return self._maps(grey_input(to_unit(image1)), grey_input(to_unit(image2)))
+
+    def _tiles_for(self, grey) -> bool:
+        return self._tiled is not None and not tiling.covers_in_one(grey.shape[1], grey.shape[2], self.tile)
+
+    def _maps(self, g1, g2) -> tuple[np.ndarray, np.ndarray]:
+        """``(output_origin, output_bgf)`` H×W of two (1, H, W, 1) grey inputs, whole or tiled."""
+        if self._tiles_for(g1):
+            return self._tiled.maps(g1[0, ..., 0], g2[0, ..., 0])
+        origin, bgf = self._pair(g1, g2)
+        return np.asarray(origin)[0, ..., 0], np.asarray(bgf)[0, ..., 0]
 
     def fuse(self, images: Sequence[np.ndarray], multi: str | None = None, **options) -> FusionResult:
         """Fuse ≥ 2 same-size uint8 images (in the given order; image 0 is the calibration reference).
@@ -150,8 +165,7 @@ class GACNFuser:
         bgf = None
         for image in rest:
             nxt = to_unit(image)
-            _, bgf_t = self._pair(grey_input(running), grey_input(nxt))
-            bgf = bgf_t.numpy()[0, ..., 0]
+            _, bgf = self._maps(grey_input(running), grey_input(nxt))
             running = _blend(bgf, running, nxt)
         if bgf is None:
             return None
@@ -160,12 +174,16 @@ class GACNFuser:
     def _calibration(self, first: np.ndarray, rest: Iterator[np.ndarray]) -> FusionResult | None:
         """Decision calibration: reference SF computed once, one decision path per further image."""
         ref_grey = grey_input(to_unit(first))
-        sf_ref = self._sf(ref_grey)
+        tiled = self._tiles_for(ref_grey)  # tiles: the reference's SE scales once, its features per tile
+        sf_ref = self._tiled.feature_scales(ref_grey[0, ..., 0]) if tiled else self._sf(ref_grey)
         selector = CalibrationArgmax(first)
         mask = None
         for image in rest:
             grey = grey_input(to_unit(image))
-            mask = self._decide(sf_ref, self._sf(grey), ref_grey, grey).numpy()[0, ..., 0]
+            if tiled:
+                mask = self._tiled.maps(ref_grey[0, ..., 0], grey[0, ..., 0], scales1=sf_ref)[1]
+            else:
+                mask = self._decide(sf_ref, self._sf(grey), ref_grey, grey).numpy()[0, ..., 0]
             selector.add(mask, image)
         if mask is None:
             return None
@@ -217,7 +235,8 @@ class CalibrationArgmax:
         self.count += 1
 
 
-def load_fuser(weights: str | os.PathLike | None, multi: str | None = None, backend: str | None = None) -> GACNFuser:
+def load_fuser(weights: str | os.PathLike | None, multi: str | None = None, backend: str | None = None,
+               tile: int | None = None) -> GACNFuser:
     """Registry entry point: a :class:`GACNFuser` with ``.npz`` / ``.weights.h5`` weights and a default
     N-image strategy (``None``: pair fusion for two images, calibration for more)."""
-    return GACNFuser(weights, multi=multi, backend=backend)
+    return GACNFuser(weights, multi=multi, backend=backend, tile=tile)

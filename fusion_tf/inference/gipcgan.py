@@ -57,10 +57,11 @@ class GIPCGANFuser(LumaFuser):
     name = "gipcgan"
 
     def __init__(self, weights: str | Path | None = None, variant: str = "paper", exchange: str | None = None,
-                 jit_compile: bool = False, backend: str | None = None):
+                 jit_compile: bool = False, backend: str | None = None, tile: int | None = None):
         if weights is None:
             weights = DEFAULT_WEIGHTS if variant == "paper" else DEFAULT_WEIGHTS_COMPACT
-        super().__init__(load_generator(weights, variant, exchange), jit_compile=jit_compile, backend=backend)
+        super().__init__(load_generator(weights, variant, exchange), jit_compile=jit_compile, backend=backend,
+                         tile=tile)
         self.variant = variant
 
 

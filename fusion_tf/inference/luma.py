@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from fusion_tf.core import color
 from fusion_tf.errors import InputImageError
-from fusion_tf.inference import backends
+from fusion_tf.inference import backends, tiling
 from fusion_tf.inference.base import FusionResult
 
 
@@ -26,8 +26,11 @@ class LumaFuser:
 
     name = "luma"
 
-    def __init__(self, generator, jit_compile: bool = False, backend: str | None = None):
+    def __init__(self, generator, jit_compile: bool = False, backend: str | None = None, tile: int | None = None):
         self.generator = generator
+        # tile: cores of N×N pixels run with a halo of the generator's receptive field (both models
+        # are purely local, so tiles are exact and run on whichever backend ``_run`` is)
+        self.tile, self.halo = tiling.check_tile(tile), tiling.generator_halo(generator)
         spec = tf.TensorSpec((None, None, None, 1), tf.float32)
         # One trace serves every image size.  XLA would recompile per size (≈1.5 s each), so it is
         # only worth it for many images of one size (--jit).  backend="onnxruntime": the same
@@ -39,9 +42,12 @@ class LumaFuser:
     # -- one pair ---------------------------------------------------------------------------
     def network(self, near_y: np.ndarray, far_y: np.ndarray) -> np.ndarray:
         """Raw tanh output (H×W float32) for two luma planes holding 0..255 values."""
-        a = ((np.asarray(near_y, np.float32) - 127.5) / 127.5)[None, ..., None]
-        b = ((np.asarray(far_y, np.float32) - 127.5) / 127.5)[None, ..., None]
-        return np.asarray(self._run(a, b))[0, ..., 0]
+        a = (np.asarray(near_y, np.float32) - 127.5) / 127.5
+        b = (np.asarray(far_y, np.float32) - 127.5) / 127.5
+        run = lambda x, y: np.asarray(self._run(x[None, ..., None], y[None, ..., None]))[0, ..., 0]  # noqa: E731
+        if tiling.covers_in_one(*a.shape, self.tile):
+            return run(a, b)
+        return tiling.stitch(run, [a, b], tiling.tile_grid(*a.shape, self.tile, self.halo))
 
     def _luma_in(self, image: np.ndarray) -> np.ndarray:
         """The plane the network sees: grey as is, colour → studio Y (unrounded)."""

@@ -72,11 +72,11 @@ class MFFGANFuser(LumaFuser):
     name = "mffgan"
 
     def __init__(self, weights: str | None = None, output_mode: str = "plain", jit_compile: bool = False,
-                 backend: str | None = None):
+                 backend: str | None = None, tile: int | None = None):
         if output_mode not in OUTPUT_MODES:
             raise ValueError(f"output_mode must be one of {OUTPUT_MODES}")
         self.output_mode = output_mode
-        super().__init__(load_generator(weights), jit_compile=jit_compile, backend=backend)
+        super().__init__(load_generator(weights), jit_compile=jit_compile, backend=backend, tile=tile)
 
     def _luma_in(self, image: np.ndarray) -> np.ndarray:
         if image.ndim == 3 and self.output_mode == "faithful":

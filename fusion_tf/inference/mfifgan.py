@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from fusion_tf.errors import InputImageError
-from fusion_tf.inference import backends
+from fusion_tf.inference import backends, tiling
 from fusion_tf.inference.base import FusionResult
 from fusion_tf.models.mfifgan import build_generator, fold_generator
 from fusion_tf.weights.own import load_own_weights
@@ -113,7 +113,8 @@ class MFIFGANFuser:
     name = "mfifgan"
 
     def __init__(self, weights: str | None = None, output_mode: str = "plain", jit_compile: bool = False,
-                 srr_fraction: float = SRR_FRACTION, generator=None, backend: str | None = None):
+                 srr_fraction: float = SRR_FRACTION, generator=None, backend: str | None = None,
+                 tile: int | None = None):
         if output_mode not in OUTPUT_MODES:
             raise ValueError(f"output_mode must be one of {OUTPUT_MODES}")
         self.generator = generator if generator is not None else load_generator(weights)
@@ -122,10 +123,18 @@ class MFIFGANFuser:
         spec = tf.TensorSpec((None, None, None, 3), tf.float32)
         self._run = backends.network(self.folded.__call__, [spec, spec], name=self.name,
                                      variables=self.folded.variables, backend=backend, jit_compile=jit_compile)
+        # tile: the nine SE means come from a pre-pass over stride-aligned tiles (TiledMFIFGAN)
+        self.tile = tiling.check_tile(tile)
+        self._tiled = None if self.tile is None else tiling.TiledMFIFGAN(
+            self.folded, self.tile, network=lambda fn, sig, name: backends.network(
+                fn, sig, name=name, variables=self.folded.variables, backend=backend, jit_compile=jit_compile))
 
     def focus_map(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """The generator's raw map (H'×W' float32, H' = 4·⌈H/4⌉-ish) for two uint8 images."""
-        return np.asarray(self._run(to_network_range(a), to_network_range(b)))[0, ..., 0]
+        xa, xb = to_network_range(a), to_network_range(b)
+        if self._tiled is not None and not tiling.covers_in_one(a.shape[0], a.shape[1], self.tile):
+            return self._tiled.focus_map(xa[0], xb[0])
+        return np.asarray(self._run(xa, xb))[0, ..., 0]
 
     def decision(self, raw: np.ndarray, height: int, width: int) -> np.ndarray:
         """Raw map → final binary map (float32 0/1): size fix, > 0.5, SRR."""

@@ -1,0 +1,316 @@
+"""Tiled fusion (``tile=`` / ``--tile``): tiled output equals whole-image output for every model, the
+halo is each network's receptive field, the SE statistics pre-pass reproduces whole-image means, and
+the network never sees more than one window.
+
+Image 97×131, tile 32 (MFIF-GAN: 73×97, tile 24, one SE block — the full network's halo of 88 would
+leave no interior tile at test size): odd sizes, interior tiles with real neighbours on every side,
+border tiles with the image's zero padding, and (MFIF-GAN) an output overhanging H×W.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from fusion_tf import registry
+from fusion_tf.cli import main
+from fusion_tf.core.imageio import read_image
+from fusion_tf.errors import FusionError
+from fusion_tf.inference import tiling
+from fusion_tf.inference.gacn import grey_input, to_unit
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "datasets" / "samples"
+GACN_WEIGHTS = "reference/gacn/weights/GACN_state_dict_pytorch_layout.npz"
+H, W, TILE = 97, 131, 32
+
+
+def _crop(path, y=180, x=150, h=H, w=W):
+    return read_image(path)[y : y + h, x : x + w]
+
+
+@pytest.fixture(scope="module")
+def lytro_pair():
+    return _crop(SAMPLES / "lytro-01-A.jpg"), _crop(SAMPLES / "lytro-01-B.jpg")
+
+
+def _reach(changed: np.ndarray, centre: tuple[int, int]) -> int:
+    """Chebyshev distance from ``centre`` of the farthest changed pixel (−1: nothing changed)."""
+    ys, xs = np.nonzero(changed)
+    if ys.size == 0:
+        return -1
+    return int(max(np.abs(ys - centre[0]).max(), np.abs(xs - centre[1]).max()))
+
+
+def _randomise(model, seed: int, gain: float = 1.5) -> None:
+    """Weights of a useful size (the 1e-3 initialisation makes outputs almost constant, which would
+    make any equality test trivially true); BN variances stay positive."""
+    rng = np.random.default_rng(seed)
+    for v in model.weights:
+        shape = tuple(v.shape)
+        if "variance" in v.name:
+            v.assign(rng.uniform(0.5, 1.5, shape).astype(np.float32))
+        elif len(shape) == 4:
+            v.assign((rng.normal(0, gain, shape) / np.sqrt(np.prod(shape[:3]))).astype(np.float32))
+        else:
+            v.assign(rng.normal(0, 0.1, shape).astype(np.float32))
+
+
+def _gipcgan_weights(tmp_path, variant: str, seed: int) -> str:
+    from fusion_tf.models.gipcgan import build_generator
+
+    g = build_generator(variant)
+    _randomise(g, seed)
+    path = tmp_path / f"{variant}.weights.h5"
+    g.save_weights(str(path))
+    return str(path)
+
+
+# ----------------------------------------------------------------------------------------------
+# Geometry and statistics, no network
+# ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("align", [1, 4])
+def test_grid_partitions_the_image_and_aligns_windows(align):
+    tiles = tiling.tile_grid(H, W, 30, 7, align)
+    count = np.zeros((H, W), int)
+    for t in tiles:
+        count[t.y0 : t.y1, t.x0 : t.x1] += 1
+        assert t.wy0 == max(0, t.y0 - tiling.round_up(7, align)) and t.wx1 == min(W, t.x1 + tiling.round_up(7, align))
+        assert t.wy0 % align == 0 and t.wx0 % align == 0 and t.y0 % align == 0
+    assert (count == 1).all()
+
+
+def test_stitch_is_exact_with_the_halo_and_only_with_it(rng):
+    """A zero-padded 7×7 box sum (radius 3): halo 3 reproduces it, halo 2 does not."""
+    x = rng.normal(size=(H, W)).astype(np.float32)
+
+    def box(a):
+        p = np.pad(a, 3)
+        return sum(p[i : i + a.shape[0], j : j + a.shape[1]] for i in range(7) for j in range(7))
+
+    whole = box(x)
+    assert np.allclose(tiling.stitch(box, [x], tiling.tile_grid(H, W, TILE, 3)), whole, atol=1e-5)
+    assert not np.allclose(tiling.stitch(box, [x], tiling.tile_grid(H, W, TILE, 2)), whole, atol=1e-3)
+
+
+def test_channel_means_equal_whole_image_means(rng):
+    x = rng.normal(size=(H, W, 5))
+    probe = lambda w: w[None]  # noqa: E731
+    got = tiling.channel_means(probe, [x], tiling.tile_grid(H, W, TILE, 0))
+    assert np.allclose(got[0], x.mean(axis=(0, 1)), rtol=0, atol=1e-12)
+    # stride 4 (MFIF-GAN's quarter-resolution map): ⌈H/4⌉×⌈W/4⌉ positions, overhang included
+    quarter = lambda w: w[None, ::4, ::4]  # noqa: E731
+    got4 = tiling.channel_means(quarter, [x], tiling.tile_grid(H, W, TILE, 8, 4), stride=4)
+    assert np.allclose(got4[0], x[::4, ::4].mean(axis=(0, 1)), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("tile", [0, 8, -32, 40.5, True, "64"])
+def test_bad_tile_is_a_one_line_error(tile):
+    with pytest.raises(FusionError, match="--tile"):
+        tiling.check_tile(tile)
+
+
+# ----------------------------------------------------------------------------------------------
+# Tiled == whole image, per model
+# ----------------------------------------------------------------------------------------------
+def test_mffgan_tiled_equals_whole(lytro_pair):
+    """Purely local network: bit-identical raw output and fused image (shipped weights, colour)."""
+    whole = registry.load_fuser("mffgan").fuse(list(lytro_pair))
+    tiled = registry.load_fuser("mffgan", tile=TILE).fuse(list(lytro_pair))
+    assert np.array_equal(tiled.raw, whole.raw)
+    assert np.array_equal(tiled.fused, whole.fused)
+    # the halo is needed: one pixel less and interior tiles go wrong
+    fuser = registry.load_fuser("mffgan", tile=TILE)
+    fuser.halo -= 1
+    assert np.abs(fuser.fuse(list(lytro_pair)).raw - whole.raw).max() > 1e-4
+
+
+@pytest.mark.parametrize("model, variant", [("gipcgan", "paper"), ("gipcgan-compact", "count_matched")])
+def test_gipcgan_tiled_equals_whole(tmp_path, lytro_pair, model, variant):
+    weights = _gipcgan_weights(tmp_path, variant, seed=7)
+    grey = [im.mean(axis=-1).astype(np.uint8) for im in lytro_pair]
+    whole = registry.load_fuser(model, weights).fuse(grey)
+    tiled = registry.load_fuser(model, weights, tile=TILE).fuse(grey)
+    assert whole.raw.std() > 0.01  # a network whose output depends on the image
+    assert np.array_equal(tiled.raw, whole.raw)
+    assert np.array_equal(tiled.fused, whole.fused)
+
+
+@pytest.fixture(scope="module")
+def gacn_pair():
+    pairs = ROOT.parent / "shared" / "data" / "gacn_test26"
+    return _crop(pairs / "color_lytro_01_1.png", 150, 200), _crop(pairs / "color_lytro_01_2.png", 150, 200)
+
+
+@pytest.fixture(scope="module")
+def gacn_fusers(shared):
+    whole = registry.load_fuser("gacn", str(shared / GACN_WEIGHTS))
+    return whole, registry.load_fuser("gacn", str(shared / GACN_WEIGHTS), tile=TILE)
+
+
+def _whole_image_scales(model, grey):
+    """The four SE scales exactly as the whole-image network computes them (one reduce_mean)."""
+    feats, inp, scales = [], tf.constant(grey), []
+    for conv, se in model.feature_stages:
+        c = conv(inp, training=False)
+        scales.append(tiling.excitation(se, tf.reduce_mean(c, axis=[1, 2])))
+        feats.append(c * scales[-1][:, None, None, :])
+        inp = tf.concat(feats, axis=-1)
+    return scales
+
+
+def test_gacn_geometry_is_exact_given_the_statistics(gacn_fusers, gacn_pair):
+    """With the whole image's SE scales fed in, tiles reproduce the maps to float round-off; the
+    pre-pass means agree with the whole-image reduce_mean to float32 summation error."""
+    whole, tiled = gacn_fusers
+    g1, g2 = (grey_input(to_unit(im)) for im in gacn_pair)
+    s1, s2 = _whole_image_scales(whole.model, g1), _whole_image_scales(whole.model, g2)
+    origin, bgf = whole.decision_maps(*gacn_pair)
+    t_origin, t_bgf = tiled._tiled.maps(g1[0, ..., 0], g2[0, ..., 0], s1, s2)
+    assert np.abs(t_origin - origin).max() <= 1e-5 and np.abs(t_bgf - bgf).max() <= 1e-5
+    pre = tiled._tiled.feature_scales(g1[0, ..., 0])
+    assert max(float(np.abs(np.asarray(a) - np.asarray(b)).max()) for a, b in zip(pre, s1)) <= 1e-5
+
+
+def test_gacn_tiled_equals_whole(gacn_fusers, gacn_pair):
+    """Released weights.  The pre-pass sums the SE means in float64 tile by tile, the whole image in
+    one float32 reduction: ~1e-6 apart, which the two sigmoid(1000·x) amplify at near-tie pixels.
+    Bound: map within 1e-3, fused image within 1 grey level on ≤ 0.5 % of pixels (the port itself
+    matches the original to ±2 levels)."""
+    whole, tiled = gacn_fusers
+    a, b = gacn_pair
+    rw, rt = whole.fuse([a, b]), tiled.fuse([a, b])
+    assert np.abs(rt.raw - rw.raw).max() <= 1e-3
+    diff = np.abs(rt.fused.astype(int) - rw.fused.astype(int))
+    assert diff.max() <= 1 and np.mean(diff > 0) <= 5e-3
+
+
+def test_gacn_tiled_calibration(gacn_fusers, shared):
+    """Decision calibration (hard per-pixel selection; reference scales computed once) over three
+    stack frames.  (Serial fusion is the pair path above, applied frame after frame.)"""
+    whole, tiled = gacn_fusers
+    frames = [_crop(shared / "data/stack_v4" / f"V00{i}.jpg", 500, 700) for i in (1, 2, 3)]
+    rw, rt = whole.fuse_stream(iter(frames), "calibration"), tiled.fuse_stream(iter(frames), "calibration")
+    assert np.abs(rt.raw - rw.raw).max() <= 1e-3
+    assert np.mean(np.any(rt.fused != rw.fused, axis=-1)) <= 5e-3
+
+
+def test_mfifgan_tiled_equals_whole(rng):
+    """Random-init generator with one SE block (halo 24, stride-4 aligned), 73×97: the focus map
+    overhangs to 76×100 and is cropped back as the original does.  Float tolerance 1e-6: the nine
+    (here one) SE means are summed per tile.  Decision maps and fused images: identical."""
+    from fusion_tf.inference.mfifgan import MFIFGANFuser
+    from fusion_tf.models.mfifgan import build_generator
+
+    tf.keras.utils.set_random_seed(3)
+    generator = build_generator(se_blocks=1)
+    a, b = (rng.integers(0, 256, (73, 97, 3), dtype=np.uint8) for _ in range(2))
+    a[:, :48] = b[:, :48] // 2 + 60  # some structure, so the map is not one flat decision
+    whole = MFIFGANFuser(generator=generator).fuse([a, b])
+    tiled = MFIFGANFuser(generator=generator, tile=24).fuse([a, b])
+    assert tiled.raw.shape == whole.raw.shape == (76, 100)
+    assert np.abs(tiled.raw - whole.raw).max() <= 1e-6
+    assert np.array_equal(tiled.decision_map, whole.decision_map)
+    assert np.array_equal(tiled.fused, whole.fused)
+
+
+# ----------------------------------------------------------------------------------------------
+# The halo is the receptive field: a one-pixel change reaches exactly that far
+# ----------------------------------------------------------------------------------------------
+def test_luma_halos_are_the_receptive_fields(tmp_path):
+    cases = [("mffgan", None, 5), ("gipcgan", _gipcgan_weights(tmp_path, "paper", 1), 8),
+             ("gipcgan-compact", _gipcgan_weights(tmp_path, "count_matched", 2), 4)]
+    rng = np.random.default_rng(5)
+    near, far = (rng.uniform(0, 255, (41, 41)).astype(np.float32) for _ in range(2))
+    for model, weights, halo in cases:
+        fuser = registry.load_fuser(model, weights)
+        assert fuser.halo == halo
+        base = fuser.network(near, far)
+        bumped = near.copy()
+        bumped[20, 20] = 255.0 - bumped[20, 20]
+        assert _reach(fuser.network(bumped, far) != base, (20, 20)) == halo, model
+
+
+def test_gacn_halo_bounds_the_receptive_field(gacn_fusers, shared):
+    """SE scales held fixed (they are global by design): a flipped grey pixel changes output_bgf no
+    farther than 35 pixels; the saturated sigmoid(1000·x) hide the outermost rings (measured 29–33)."""
+    tiled = gacn_fusers[1]._tiled
+    assert tiled.HALO == 35
+    pairs = shared / "data" / "gacn_test26"
+    g1, g2 = (grey_input(to_unit(_crop(pairs / f"color_lytro_01_{i}.png", 200, 300, 91, 91))) for i in (1, 2))
+    s1, s2 = tiled.feature_scales(g1[0, ..., 0]), tiled.feature_scales(g2[0, ..., 0])
+
+    def bgf(x):
+        f1, f2 = tiled._features[4](x, *s1), tiled._features[4](g2, *s2)
+        return np.asarray(tiled._decide(f1, f2, x, g2)[1])[0, ..., 0]
+
+    bumped = g1.copy()
+    bumped[0, 45, 45, 0] = 1.0 - bumped[0, 45, 45, 0]
+    assert 28 <= _reach(bgf(bumped) != bgf(g1), (45, 45)) <= tiled.HALO
+
+
+def test_mfifgan_halo_bounds_the_receptive_field():
+    """One SE block: 15 + 8 = 23 pixels, rounded to the stride: 24.  Scales fixed; a pixel at each
+    phase of the stride-4 grid changes the raw map no farther than 23 pixels, and at some phase
+    exactly that far."""
+    from fusion_tf.models.mfifgan import build_generator, fold_generator
+
+    tf.keras.utils.set_random_seed(4)
+    tiled = tiling.TiledMFIFGAN(fold_generator(build_generator(se_blocks=1)), 24)
+    assert tiled.halo == 24
+    rng = np.random.default_rng(6)
+    a, b = (rng.uniform(-1, 1, (1, 64, 64, 3)).astype(np.float32) for _ in range(2))
+    scales = tiled.scales(a[0], b[0])
+    base = np.asarray(tiled._full(a, b, *scales))[0, ..., 0]
+    reaches = []
+    for c in (30, 31, 32, 33):
+        bumped = a.copy()
+        bumped[0, c, c, :] = -bumped[0, c, c, :]
+        reaches.append(_reach(np.asarray(tiled._full(bumped, b, *scales))[0, ..., 0] != base, (c, c)))
+    assert max(reaches) == 23 and min(reaches) >= 20
+
+
+# ----------------------------------------------------------------------------------------------
+# Bounded memory: the network only ever sees one window
+# ----------------------------------------------------------------------------------------------
+def test_network_never_sees_more_than_one_window(lytro_pair):
+    """Feature maps scale with the network's input; with tiles that input is at most (N + 2h)²
+    whatever the image size (here 5× a window's area)."""
+    fuser = registry.load_fuser("mffgan", tile=TILE)
+    seen, run = [], fuser._run
+    fuser._run = lambda a, b: (seen.append(a.shape[1] * a.shape[2]), run(a, b))[1]
+    big = [np.tile(im, (2, 2, 1)) for im in lytro_pair]  # 194×262
+    fuser.fuse(big)
+    assert max(seen) <= (TILE + 2 * fuser.halo) ** 2 < big[0].shape[0] * big[0].shape[1] / 5
+
+
+def test_cli_tile_flag(tmp_path, lytro_pair, capsys):
+    from PIL import Image
+
+    paths = []
+    for name, im in zip("ab", lytro_pair):
+        Image.fromarray(im).save(tmp_path / f"{name}.png")
+        paths.append(str(tmp_path / f"{name}.png"))
+    assert main(["fuse", *paths, "-o", str(tmp_path / "w.png")]) == 0
+    assert main(["fuse", *paths, "--tile", "32", "-o", str(tmp_path / "t.png")]) == 0
+    assert np.array_equal(read_image(tmp_path / "t.png"), read_image(tmp_path / "w.png"))
+    assert main(["fuse", *paths, "--tile", "4", "-o", str(tmp_path / "bad.png")]) == 2
+    assert "--tile" in capsys.readouterr().err and not (tmp_path / "bad.png").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["mffgan", "gacn"])
+def test_4000x3000_pair_peak_rss_under_3gb(model):
+    """The benchmark's measurement: a fresh process fuses a synthetic 4000×3000 colour pair with
+    --tile 512; its peak RSS (ru_maxrss) must stay under 3 GB."""
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_tiling.py"), "--only", f"{model}-pair",
+                          "--tile", "512", "--untiled", "none"], check=True, capture_output=True, text=True).stdout
+    import json
+
+    row = json.loads(out.strip().splitlines()[-1])
+    assert row["tile"] == 512 and row["peak_rss_gib"] * 2**30 < 3e9
