@@ -11,8 +11,10 @@ a hand-made ``tf.Module`` around a Keras 3 model loads in Python but fails in th
 ``saved_model_cli run`` and TF Serving use (tf_stack.md §7).  No XLA in exported functions: shapes
 are dynamic.  The directory appears only when complete (written beside it, then renamed).
 
-Supported: ``mffgan``, ``gipcgan``, ``gipcgan-compact`` (luma models; the ``plain`` output mode) and
-``gacn``.  ``mfifgan`` is not exported yet (its small-region removal runs in NumPy).
+Supported: ``mffgan``, ``gipcgan``, ``gipcgan-compact`` (luma models; the ``plain`` output mode),
+``gacn`` and ``mfifgan`` (``plain`` pixel selection; its small-region removal runs in graph ops,
+:mod:`fusion_tf.core.regions_tf`, equal to the SciPy version ``fuse`` uses).  Client documentation:
+``docs/serving.md``.
 """
 
 from __future__ import annotations
@@ -80,8 +82,42 @@ def gacn_endpoint(fuser):
     return model, serve
 
 
+def _fix_size_tf(focus: tf.Tensor, height: tf.Tensor, width: tf.Tensor) -> tf.Tensor:
+    """MFIF-GAN's ``to_same_size`` in graph ops: ×255 truncated to uint8, centre crop with Python's
+    half-to-even offsets (``tf.round`` rounds so too), back to [0, 1]; untouched when sizes agree."""
+
+    def crop():
+        q = tf.cast(tf.cast(focus * 255.0, tf.uint8), tf.float32) / 255.0
+        top = tf.cast(tf.round(tf.cast(tf.shape(focus)[1] - height, tf.float64) / 2.0), tf.int32)
+        left = tf.cast(tf.round(tf.cast(tf.shape(focus)[2] - width, tf.float64) / 2.0), tf.int32)
+        return q[:, top : top + height, left : left + width]
+
+    same = tf.logical_and(tf.equal(tf.shape(focus)[1], height), tf.equal(tf.shape(focus)[2], width))
+    return tf.cond(same, lambda: focus, crop)
+
+
+def mfifgan_endpoint(fuser):
+    """MFIF-GAN: the BN-folded generator ``fuse`` runs, size fix, > 0.5, SRR in graph ops
+    (:mod:`fusion_tf.core.regions_tf`, equal to the SciPy version), then pixel selection (``plain``)."""
+    from fusion_tf.core.regions_tf import small_region_removal
+
+    folded, fraction = fuser.folded, fuser.srr_fraction
+
+    def network_range(x):
+        x = tf.cond(_is_rgb(x), lambda: x, lambda: tf.tile(x, [1, 1, 1, 3]))
+        return (tf.cast(x, tf.float32) / 255.0 - 0.5) / 0.5
+
+    def serve(img_a, img_b):
+        h, w = tf.shape(img_a)[1], tf.shape(img_a)[2]
+        focus = _fix_size_tf(folded(network_range(img_a), network_range(img_b)), h, w)
+        final = small_region_removal(focus[..., 0] > 0.5, fraction)[..., None]
+        return {"fused": tf.where(final, img_a, img_b), "dm_initial": focus, "dm_final": tf.cast(final, tf.float32)}
+
+    return folded, serve
+
+
 ENDPOINTS = {"mffgan": luma_endpoint, "gipcgan": luma_endpoint, "gipcgan-compact": luma_endpoint,
-             "gacn": gacn_endpoint}
+             "gacn": gacn_endpoint, "mfifgan": mfifgan_endpoint}
 
 
 def export_model(name: str, weights: str | None, out_dir: str | Path) -> Path:

@@ -37,11 +37,13 @@ def pair(shared):
 
 
 def _scrambled(model, seed: int):
-    """Random weights big enough that the network's output is not ~0 (fresh GIPC-GAN gives ~1e-13)."""
+    """Seeded He-scaled random weights: the output is a real image (a fresh GIPC-GAN gives ~1e-13)."""
     rng = np.random.default_rng(seed)
-    for v in model.weights:
+    for v in model.trainable_weights:
         if len(v.shape) > 1:
             v.assign(rng.normal(0.0, 1.5 / np.sqrt(np.prod(v.shape[:-1])), v.shape).astype(np.float32))
+        elif v.path.endswith("bias"):
+            v.assign(rng.uniform(-0.05, 0.05, v.shape).astype(np.float32))
     return model
 
 
