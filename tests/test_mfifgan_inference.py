@@ -135,5 +135,7 @@ def test_fuse_command_with_pytorch_npz(fuser, tmp_path, rng):
     raw, final = np.load(tmp_path / "raw.npy"), read_image(tmp_path / "map.png")
     assert raw.shape == (32, 44) and final.shape == (30, 41) and set(np.unique(final)) <= {0, 255}
     np.testing.assert_allclose(raw, fuser.focus_map(a, b), atol=1e-5)
-    assert main(["fuse", "--model", "mfifgan", str(tmp_path / "x_1.png"), str(tmp_path / "x_2.png"),
-                 "-o", str(tmp_path / "g.png")]) == 2  # no released weights: one-line error
+    assert main(["fuse", "--model", "mfifgan", "--weights", str(tmp_path / "missing.weights.h5"),
+                 str(tmp_path / "x_1.png"), str(tmp_path / "x_2.png"),
+                 "-o", str(tmp_path / "g.png")]) == 2  # unreadable weights: one-line error
+    assert not (tmp_path / "g.png").exists()

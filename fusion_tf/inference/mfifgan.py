@@ -28,6 +28,7 @@ from fusion_tf.errors import InputImageError
 from fusion_tf.inference import backends, tiling
 from fusion_tf.inference.base import FusionResult
 from fusion_tf.models.mfifgan import build_generator, fold_generator
+from fusion_tf.paths import SHIPPED_DIR
 from fusion_tf.weights.own import load_own_weights
 
 OUTPUT_MODES = ("plain", "faithful")
@@ -78,13 +79,20 @@ def fix_size(focus: np.ndarray, height: int, width: int) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------
 # Weights
 # ----------------------------------------------------------------------------------------------
+#: our trained generator (no released weights exist)
+DEFAULT_WEIGHTS = SHIPPED_DIR / "mfifgan" / "generator.weights.h5"
+
+
 def load_generator(weights: str | None):
     """A built generator: PyTorch-layout ``.npz`` (original key names) or own weights/run/checkpoint."""
     g = build_generator()
     if weights is None:
-        from fusion_tf.errors import WeightsError
+        if not DEFAULT_WEIGHTS.is_file():
+            from fusion_tf.errors import WeightsError
 
-        raise WeightsError("MFIF-GAN has no released weights: pass --weights (G.npz, .weights.h5 or a run folder)")
+            raise WeightsError("MFIF-GAN has no released weights and none are shipped here: pass --weights "
+                               "(G.npz, .weights.h5 or a run folder)")
+        weights = DEFAULT_WEIGHTS
     path = Path(weights)
     if path.suffix == ".npz":
         from fusion_tf.weights.mfifgan_npz import load_generator_npz
