@@ -161,25 +161,31 @@ class GACNFuser:
 
     def _serial(self, first: np.ndarray, rest: Iterator[np.ndarray]) -> FusionResult | None:
         """Two-image fusion applied left to right; for two images this *is* the original ``fuse``."""
+        rows = self.tile  # with tiles, the pixel-wise steps run in row bands (float64 temporaries of one band)
         running = to_unit(first)
         bgf = None
         for image in rest:
-            nxt = to_unit(image)
-            _, bgf = self._maps(grey_input(running), grey_input(nxt))
-            running = _blend(bgf, running, nxt)
+            _, bgf = self._maps(tiling.rowwise(lambda u: grey_input(u)[0], running, rows=rows)[None],
+                                self._grey(image))
+            running = tiling.rowwise(lambda d, r, im: _blend(d, r, to_unit(im)), bgf, running, image, rows=rows)
         if bgf is None:
             return None
-        return FusionResult(fused=to_uint8_output(running), raw=bgf, decision_map=np.clip(bgf, 0.0, 1.0))
+        fused = tiling.rowwise(to_uint8_output, running, rows=rows)
+        return FusionResult(fused=fused, raw=bgf, decision_map=np.clip(bgf, 0.0, 1.0))
+
+    def _grey(self, image: np.ndarray) -> np.ndarray:
+        """Network input (1, H, W, 1) of a uint8 image; row bands with tiles (same values)."""
+        return tiling.rowwise(lambda im: grey_input(to_unit(im))[0], image, rows=self.tile)[None]
 
     def _calibration(self, first: np.ndarray, rest: Iterator[np.ndarray]) -> FusionResult | None:
         """Decision calibration: reference SF computed once, one decision path per further image."""
-        ref_grey = grey_input(to_unit(first))
+        ref_grey = self._grey(first)
         tiled = self._tiles_for(ref_grey)  # tiles: the reference's SE scales once, its features per tile
         sf_ref = self._tiled.feature_scales(ref_grey[0, ..., 0]) if tiled else self._sf(ref_grey)
         selector = CalibrationArgmax(first)
         mask = None
         for image in rest:
-            grey = grey_input(to_unit(image))
+            grey = self._grey(image)
             if tiled:
                 mask = self._tiled.maps(ref_grey[0, ..., 0], grey[0, ..., 0], scales1=sf_ref)[1]
             else:

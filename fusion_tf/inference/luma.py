@@ -53,7 +53,7 @@ class LumaFuser:
         """The plane the network sees: grey as is, colour → studio Y (unrounded)."""
         if image.ndim == 2:
             return image.astype(np.float32)
-        return color.rgb_to_y_studio(image).astype(np.float32)
+        return tiling.rowwise(lambda im: color.rgb_to_y_studio(im).astype(np.float32), image, rows=self.tile)
 
     def _luma_out(self, raw: np.ndarray) -> np.ndarray:
         """Fused luma as 0..255 floats: ``y·127.5 + 127.5`` (rounded once, at the very end)."""
@@ -65,10 +65,15 @@ class LumaFuser:
         y = self._luma_out(raw)
         if near.ndim == 2:
             return color.to_uint8(y), raw
+        return tiling.rowwise(self._colour, y, near, far, rows=self.tile), raw
+
+    @staticmethod
+    def _colour(y: np.ndarray, near: np.ndarray, far: np.ndarray) -> np.ndarray:
+        """Fused luma + Cb/Cr rule → uint8 RGB; pixel-wise, so tiled fusion runs it in row bands."""
         cb1, cr1 = color.rgb_to_cbcr_studio(near)
         cb2, cr2 = color.rgb_to_cbcr_studio(far)
         rgb = color.ycbcr_studio_to_rgb(y, color.fuse_chroma(cb1, cb2), color.fuse_chroma(cr1, cr2))
-        return color.to_uint8(rgb), raw
+        return color.to_uint8(rgb)
 
     # -- groups -----------------------------------------------------------------------------
     def fuse(self, images: Sequence[np.ndarray], **options) -> FusionResult:

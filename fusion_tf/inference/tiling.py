@@ -139,6 +139,24 @@ def stitch(run: Callable, arrays: Sequence[np.ndarray], tiles: Sequence[Tile],
     return outputs[0] if single else tuple(outputs)
 
 
+def rowwise(fn: Callable, *arrays: np.ndarray, rows: int | None) -> np.ndarray:
+    """``fn(*arrays)`` computed on bands of ``rows`` rows (None: in one go) into one output.
+
+    For pixel-wise ``fn`` (colour conversions, blending by a map, rounding) the result is identical,
+    but float64 temporaries exist for one band only: at 4000×3000 one H×W×3 float64 temporary is
+    288 MB, and the colour pipelines chain several.
+    """
+    if rows is None:
+        return fn(*arrays)
+    height, out = arrays[0].shape[0], None
+    for r0 in range(0, height, rows):
+        part = fn(*(a[r0 : r0 + rows] for a in arrays))
+        if out is None:
+            out = np.empty((height,) + part.shape[1:], part.dtype)
+        out[r0 : r0 + rows] = part
+    return out
+
+
 def channel_means(probe: Callable, arrays: Sequence[np.ndarray], tiles: Sequence[Tile], stride: int = 1) -> np.ndarray:
     """Per-channel spatial mean over the whole image of a map computed tile by tile.
 
