@@ -109,13 +109,30 @@ def _model_subcommands(parser: argparse.ArgumentParser, kind: str, load: bool) -
 
 
 def _loop_arguments(p: argparse.ArgumentParser) -> None:
+    from fusion_tf.training.distribute import PRECISIONS, STRATEGIES  # TF is loaded with the trainers anyway
+
     p.add_argument("--jit", action=argparse.BooleanOptionalAction, default=None,
-                   help="XLA-compile the training step (default: per model, as measured on this CPU "
-                        "class with oneDNN on — on for gipcgan, off for mffgan, gacn and mfifgan)")
+                   help="XLA-compile the training step (default with a GPU: on, the TF/Keras guidance; on CPU: "
+                        "per model, as measured on this CPU class with oneDNN on — on for gipcgan, off for "
+                        "mffgan, gacn and mfifgan; always off under --strategy mirrored/multiworker)")
     p.add_argument("--save-every", type=int, default=0, help="checkpoint every N steps (default: each epoch)")
     p.add_argument("--max-steps", type=int, default=None,
                    help="stop after this global step (resumable; for smoke runs or splitting long recipes)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--strategy", choices=STRATEGIES, default="default",
+                   help="tf.distribute strategy: default = one device (unchanged behaviour); mirrored = the "
+                        "GPUs of this machine (or --replicas logical CPUs); multiworker = every worker in "
+                        "TF_CONFIG (docs/distributed.md).  --batch-size stays the GLOBAL batch (the recipe's); "
+                        "each replica gets batch/replicas")
+    p.add_argument("--replicas", type=int, default=None, metavar="N",
+                   help="mirrored: use N GPUs (default all), or without GPUs split the CPU into N logical "
+                        "devices (tests the distributed path; no speed-up)")
+    p.add_argument("--sync-bn", action=argparse.BooleanOptionalAction, default=True,
+                   help="under a strategy, BatchNorm statistics over the global batch as on one device "
+                        "(default); --no-sync-bn: per-replica statistics")
+    p.add_argument("--mixed-precision", nargs="?", const="float16", choices=PRECISIONS, default=None,
+                   help="mixed precision: float16 (the default when given without a value; needs a GPU; dynamic "
+                        "loss scaling) or bfloat16 (GPU or CPU); variables and losses stay float32")
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

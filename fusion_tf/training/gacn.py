@@ -24,7 +24,8 @@ from fusion_tf.core.imageio import atomic_path
 from fusion_tf.data import gacn as data
 from fusion_tf.models.gacn import GACN, build_gacn
 from fusion_tf.objectives.gacn import gacn_loss
-from fusion_tf.training.loop import LoopConfig, TrainingMethod, fit
+from fusion_tf.training import distribute
+from fusion_tf.training.loop import LoopConfig, TrainingMethod, apply_gradients, fit, float32, prepare_optimizer
 
 BEST_WEIGHTS = "gacn_best.weights.h5"
 
@@ -69,14 +70,17 @@ class GACNRecipe:
 
 def train_step(model: GACN, optimizer: keras.optimizers.Optimizer, batch, rng: tf.random.Generator,
                lambda_qg: float = 1.0) -> dict:
-    """One update: synthesise the pair in-graph, forward (BN in training mode, features per image), step."""
+    """One update: synthesise the pair in-graph, forward (BN in training mode, features per image), step.
+
+    Under a strategy each replica synthesises its own slice (own blur radius, offset, noise, swap)
+    and its Dice is over its slice: see docs/distributed.md.
+    """
     image, mask = batch
     img1, img2, gt = data.synthesize_batch(image, mask, rng)
     with tf.GradientTape() as tape:
-        origin, bgf, _ = model((img1, img2), training=True)
+        origin, bgf, _ = float32(model((img1, img2), training=True))
         total, dice, qg = gacn_loss(img1, img2, origin, bgf, gt, lambda_qg)
-    variables = model.trainable_variables
-    optimizer.apply(tape.gradient(total, variables), variables)
+    apply_gradients(tape, total, model.trainable_variables, optimizer)
     return {"loss": total, "dice": dice, "qg": qg}
 
 
@@ -86,7 +90,7 @@ def validation_loss(model: GACN, dataset, count: int, batch_size: int, lambda_qg
     @tf.function
     def step(image, mask, radius):
         img1, img2, gt = data.synthesize_validation(image, mask, radius)
-        origin, bgf, _ = model((img1, img2), training=False)
+        origin, bgf, _ = float32(model((img1, img2), training=False))
         return gacn_loss(img1, img2, origin, bgf, gt, lambda_qg)
 
     sums = [0.0, 0.0, 0.0]
@@ -107,8 +111,7 @@ class GACNTraining(TrainingMethod):
         self.recipe = recipe
         keras.utils.set_random_seed(recipe.seed)  # same seed → same initial weights
         self.net = build_gacn()
-        self.optimizer = recipe.adam(steps_per_epoch)
-        self.optimizer.build(self.net.trainable_variables)
+        self.optimizer = prepare_optimizer(recipe.adam(steps_per_epoch), self.net.trainable_variables)
         self.rng = tf.random.Generator.from_seed(recipe.seed)
 
     def checkpoint_items(self) -> dict:
@@ -154,11 +157,16 @@ def _validated_epochs(run_dir: Path) -> set[int]:
     return {int(line.split(",")[0]) for line in path.read_text().splitlines()[1:] if line.strip()}
 
 
-def _record_validation(run_dir: Path, net: GACN, epoch: int, scores: dict) -> bool:
-    """Append to ``val.csv``; keep the best epoch's weights.  Returns whether this epoch is the best."""
+def _record_validation(run_dir: Path, net: GACN, epoch: int, scores: dict, write: bool = True) -> bool:
+    """Append to ``val.csv``; keep the best epoch's weights.  Returns whether this epoch is the best.
+
+    ``write=False`` (non-chief workers): decide only; the chief writes.
+    """
     best_file = run_dir / "best.json"
     best = json.loads(best_file.read_text()) if best_file.is_file() else None
     improved = best is None or scores["val_loss"] < best["val_loss"]
+    if not write:
+        return improved
     if improved:
         with atomic_path(run_dir / BEST_WEIGHTS) as tmp:
             net.save_weights(str(tmp))
@@ -173,16 +181,20 @@ def _record_validation(run_dir: Path, net: GACN, epoch: int, scores: dict) -> bo
 
 def train(args) -> int:
     """``fusion-tf train gacn``: run or resume the recipe, validating after every epoch."""
+    dist = distribute.from_args(args)  # first: multi-worker collectives must be set up before TF starts
     recipe = GACNRecipe(batch_size=args.batch_size, epochs=args.epochs, learning_rate=args.lr, seed=args.seed,
                         crop=args.crop)
     store = data.open_store(args.store, crop=recipe.crop)
     run_dir = Path(args.run_dir)
     spe = recipe.steps_per_epoch(len(store.train))
-    method = GACNTraining(recipe, spe)
+    dist.check_batches(recipe.batch_size, len(store.train), keep_partial=True)
+    method = dist.build(lambda: GACNTraining(recipe, spe))
     total = recipe.epochs * spe
     stop = min(total, args.max_steps) if getattr(args, "max_steps", None) else total
+    jit = distribute.resolve_jit(getattr(args, "jit", None), False)
     print(f"GACN: {len(store.train)} train / {len(store.val)} val images from {store.path}; "
-          f"{spe} steps/epoch × {recipe.epochs} epochs; recipe {recipe}")
+          f"{spe} steps/epoch × {recipe.epochs} epochs (global batch {recipe.batch_size}); {dist.describe()}; "
+          f"recipe {recipe}")
 
     def make_dataset(epoch: int, skip: int):
         return data.train_dataset(store, recipe.batch_size, epoch, recipe.seed, skip, crop=recipe.crop)
@@ -197,7 +209,7 @@ def train(args) -> int:
             return
         scores = validation_loss(method.net, data.val_dataset(store, recipe.batch_size), len(store.val),
                                  recipe.batch_size, recipe.lambda_qg)
-        best = _record_validation(run_dir, method.net, epoch, scores)
+        best = _record_validation(run_dir, method.net, epoch, scores, write=dist.is_chief)
         validated.add(epoch)
         print(f"epoch {epoch}: " + ", ".join(f"{k} {v:.5f}" for k, v in scores.items()) + (" (best)" if best else ""))
 
@@ -206,9 +218,9 @@ def train(args) -> int:
     while step < stop:
         # one fit() call per epoch, so validation and model selection run between epochs
         epoch_end = min(stop, (step // spe + 1) * spe)
-        config = LoopConfig(run_dir=str(run_dir), epochs=recipe.epochs, steps_per_epoch=spe,
-                            jit_compile=bool(getattr(args, "jit", False)), save_every=getattr(args, "save_every", 0) or 0,
-                            max_steps=epoch_end, progress=not getattr(args, "quiet", False))
+        config = LoopConfig(run_dir=str(run_dir), epochs=recipe.epochs, steps_per_epoch=spe, jit_compile=jit,
+                            save_every=getattr(args, "save_every", 0) or 0, max_steps=epoch_end,
+                            progress=not getattr(args, "quiet", False), distribution=dist)
         step = fit(method, make_dataset, config, recipe=record, weights_name="gacn").step
         validate_if_due(step)
     state = "finished" if step >= total else "paused (resume with the same command)"

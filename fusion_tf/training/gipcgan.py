@@ -23,7 +23,8 @@ from fusion_tf.data.pipeline import patch_dataset, steps_per_epoch
 from fusion_tf.errors import FusionError
 from fusion_tf.models.gipcgan import EXCHANGES, VARIANTS, build_discriminator, build_generator
 from fusion_tf.objectives import gipcgan as objective
-from fusion_tf.training.loop import AdversarialTraining, LoopConfig, fit
+from fusion_tf.training import distribute
+from fusion_tf.training.loop import AdversarialTraining, LoopConfig, fit, float32
 
 COMPACT_MODEL = "gipcgan-compact"
 
@@ -82,7 +83,7 @@ class GIPCGANTraining(AdversarialTraining):
                             recipe.adam(total_steps), recipe.adam(total_steps * max(self.d_steps, 1)))
 
     def _critic(self, x):
-        return self.discriminator(x, training=True)
+        return float32(self.discriminator(x, training=True))
 
     # AutoGraph is skipped for the methods below (do_not_convert): they hold no tensor-dependent
     # Python control flow (``if weight == 0`` tests Python floats), and converting them was a
@@ -92,12 +93,12 @@ class GIPCGANTraining(AdversarialTraining):
     @tf.autograph.experimental.do_not_convert
     def d_losses(self, batch, weights: objective.GIPCGANLossWeights | None = None) -> dict:
         # G in training mode, as in its own update, so D judges the images G is trained to make
-        fused = tf.stop_gradient(self.generator([batch["near"], batch["far"]], training=True))
+        fused = tf.stop_gradient(float32(self.generator([batch["near"], batch["far"]], training=True)))
         return objective.discriminator_losses(self._critic, fused, batch["gt"], self.rng, weights or self.recipe.loss)
 
     @tf.autograph.experimental.do_not_convert
     def g_losses(self, batch, weights: objective.GIPCGANLossWeights | None = None) -> dict:
-        fused = self.generator([batch["near"], batch["far"]], training=True)
+        fused = float32(self.generator([batch["near"], batch["far"]], training=True))
         return objective.generator_losses(self._critic, fused, batch["gt"], self.rng, weights or self.recipe.loss)
 
     # -- updates ------------------------------------------------------------------------------
@@ -105,16 +106,14 @@ class GIPCGANTraining(AdversarialTraining):
     def d_step(self, batch) -> dict:
         with tf.GradientTape() as tape:
             logs = self.d_losses(batch)
-        variables = self.discriminator.trainable_variables
-        self.d_optimizer.apply(tape.gradient(logs["d_loss"], variables), variables)
+        self.apply_gradients(tape, logs["d_loss"], self.discriminator.trainable_variables, self.d_optimizer)
         return logs
 
     @tf.autograph.experimental.do_not_convert
     def g_step(self, batch) -> dict:
         with tf.GradientTape() as tape:
             logs = self.g_losses(batch)
-        variables = self.generator.trainable_variables
-        self.g_optimizer.apply(tape.gradient(logs["g_loss"], variables), variables)
+        self.apply_gradients(tape, logs["g_loss"], self.generator.trainable_variables, self.g_optimizer)
         return {**logs, "lr": tf.convert_to_tensor(self.g_optimizer.learning_rate)}
 
 
@@ -160,18 +159,22 @@ def recipe_from_args(args) -> GIPCGANRecipe:
 
 def train(args) -> int:
     """``fusion-tf train gipcgan``: run (or resume) the recipe on a (near, far, gt) store."""
+    dist = distribute.from_args(args)  # first: multi-worker collectives must be set up before TF starts
     recipe = recipe_from_args(args)
     store = open_patch_store(args.store, sources=SOURCES)
     recipe = dataclasses.replace(recipe, patch=store.patch)
     spe = steps_per_epoch(store, recipe.batch_size)
-    method = GIPCGANTraining(recipe, total_steps=spe * recipe.epochs)
+    dist.check_batches(recipe.batch_size)
+    method = dist.build(lambda: GIPCGANTraining(recipe, total_steps=spe * recipe.epochs))
     # XLA on unless --no-jit: measured 5–9 % faster per iteration on CPU (benchmarks/bench_gipcgan.py);
     # the ≈1 min compile pays off after a few hundred of the recipe's 57,770 steps
-    jit = True if getattr(args, "jit", None) is None else args.jit
+    jit = distribute.resolve_jit(getattr(args, "jit", None), True)
     config = LoopConfig(run_dir=args.run_dir, epochs=recipe.epochs, steps_per_epoch=spe, jit_compile=jit,
-                        save_every=args.save_every, max_steps=args.max_steps, progress=not args.quiet)
+                        save_every=args.save_every, max_steps=args.max_steps, progress=not args.quiet,
+                        distribution=dist)
     print(f"GIPC-GAN ({recipe.variant}): {store.count} triplets of {store.patch}×{store.patch} from {store.path}; "
-          f"{spe} steps/epoch × {recipe.epochs} epochs; recipe {recipe}")
+          f"{spe} steps/epoch × {recipe.epochs} epochs (global batch {recipe.batch_size}); {dist.describe()}; "
+          f"recipe {recipe}")
 
     def make_dataset(epoch: int, skip: int):
         return patch_dataset(store, recipe.batch_size, epoch, shuffle=recipe.shuffle, seed=recipe.seed,

@@ -8,6 +8,8 @@ needs around them:
   batch (MFF-GAN, GIPC-GAN: ``d_share_batch=True``) or one batch per critic update (MFIF-GAN's
   WGAN-GP 5:1); ``d_steps = 0`` is plain supervised training (GACN);
 * **XLA** — ``jit_compile`` per run (training batches have one fixed shape, so it compiles once);
+* **devices** — an optional :class:`~fusion_tf.training.distribute.Distribution` (``--strategy``):
+  per-replica batches, steps run on every replica, logs reduced, checkpoints written by the chief;
 * **checkpoints** — ``tf.train.CheckpointManager`` over networks, optimizer slots, RNG state and the
   step counter, so an interrupted run resumes at the same step with the same optimizer state and the
   same data order; Ctrl-C saves before exiting; the run's recipe is stored as ``recipe.json``;
@@ -33,6 +35,42 @@ import tensorflow as tf
 
 from fusion_tf.core.imageio import atomic_path
 from fusion_tf.errors import FusionError, TrainingDiverged
+from fusion_tf.training.distribute import Distribution, replica_weight
+
+
+def float32(x):
+    """Network outputs as float32 before they reach a loss (a no-op unless mixed precision is on)."""
+    return tf.nest.map_structure(lambda t: tf.cast(t, tf.float32), x)
+
+
+def prepare_optimizer(optimizer: keras.optimizers.Optimizer, variables) -> keras.optimizers.Optimizer:
+    """Wrap in a LossScaleOptimizer under the ``mixed_float16`` policy (float16 gradients underflow
+    without it; bfloat16 has float32's range and needs none), then build the slots explicitly: needed
+    under tf.distribute, and lets a checkpoint restore the slots at once."""
+    if keras.mixed_precision.global_policy().name == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    optimizer.build(variables)
+    return optimizer
+
+
+def apply_gradients(tape: tf.GradientTape, loss, variables, optimizer: keras.optimizers.Optimizer) -> None:
+    """``optimizer.apply(tape.gradient(loss, variables))`` with two scale factors on the loss.
+
+    * replica weight: steps compute the mean loss of *their* batch; inside a distributed step each
+      replica's gradient is weighted by its share of the global batch, so the optimizer's all-reduce
+      (a sum) gives the one-device gradient of the global-batch mean;
+    * mixed float16: the LossScaleOptimizer's dynamic loss scale (``apply`` unscales and skips
+      non-finite steps).
+
+    Both enter as ``output_gradients`` (the seed of back-propagation), so the steps' losses and what
+    they log stay unscaled, and on one device in float32 the computation is exactly the plain one.
+    """
+    seed = replica_weight()
+    if seed is not None:
+        seed = tf.cast(seed, loss.dtype)
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        seed = optimizer.scale_loss(tf.ones_like(loss) if seed is None else seed)
+    optimizer.apply(tape.gradient(loss, variables, output_gradients=seed), variables)
 
 
 class TrainingMethod(keras.Model):
@@ -62,6 +100,10 @@ class TrainingMethod(keras.Model):
         """The network whose weights ``fuse`` needs (saved as ``<name>.weights.h5``)."""
         raise NotImplementedError
 
+    def apply_gradients(self, tape: tf.GradientTape, loss, variables, optimizer) -> None:
+        """Steps update through this (replica weight and loss scale, see :func:`apply_gradients`)."""
+        apply_gradients(tape, loss, variables, optimizer)
+
     def iteration(self, batch) -> dict:
         """One shared-batch iteration: ``d_steps`` D updates then one G update."""
         logs = {}
@@ -83,10 +125,8 @@ class AdversarialTraining(TrainingMethod):
         keras.utils.set_random_seed(seed)  # same seed → same initial weights → reproducible run
         self.generator = build_generator()
         self.discriminator = build_discriminator()
-        self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
-        # built explicitly: needed under tf.distribute, and lets a checkpoint restore the slots at once
-        g_optimizer.build(self.generator.trainable_variables)
-        d_optimizer.build(self.discriminator.trainable_variables)
+        self.g_optimizer = prepare_optimizer(g_optimizer, self.generator.trainable_variables)
+        self.d_optimizer = prepare_optimizer(d_optimizer, self.discriminator.trainable_variables)
         self.rng = tf.random.Generator.from_seed(seed)
 
     def checkpoint_items(self) -> dict:
@@ -109,6 +149,8 @@ class LoopConfig:
     max_steps: int | None = None  # stop early (smoke runs, split long recipes); resumable
     keep_checkpoints: int = 3
     progress: bool = True
+    #: devices and precision (None: one device, as built); the method must come from its ``build``
+    distribution: Distribution | None = None
 
 
 @dataclass
@@ -123,13 +165,16 @@ class FitResult:
 class _Scalars:
     """CSV log plus optional TensorBoard; the CSV is trimmed to the restored step on resume."""
 
-    def __init__(self, run_dir: Path, resume_step: int):
+    def __init__(self, run_dir: Path, resume_step: int, enabled: bool = True):
         self.path = run_dir / "log.csv"
         self.rows: list[dict] = []
+        self.enabled = enabled
+        self.writer = None
+        if not enabled:  # non-chief workers: the chief logs the (identical, reduced) scalars
+            return
         if self.path.is_file():
             with open(self.path, newline="") as fh:
                 self.rows = [r for r in csv.DictReader(fh) if int(r["step"]) <= resume_step]
-        self.writer = None
         try:
             import tensorboard  # noqa: F401  (optional extra)
 
@@ -138,6 +183,8 @@ class _Scalars:
             pass
 
     def add(self, step: int, logs: dict, seconds: float) -> None:
+        if not self.enabled:
+            return
         self.rows.append({"step": step, **{k: f"{v:.8g}" for k, v in logs.items()}, "seconds": f"{seconds:.4f}"})
         if self.writer is not None:
             with self.writer.as_default(step=step):
@@ -145,7 +192,7 @@ class _Scalars:
                     tf.summary.scalar(k, v)
 
     def flush(self) -> None:
-        if not self.rows:
+        if not self.enabled or not self.rows:
             return
         fields = list(dict.fromkeys(k for r in self.rows for k in r))
         with atomic_path(self.path) as tmp, open(tmp, "w", newline="") as fh:
@@ -184,14 +231,18 @@ def fit(
     at every checkpoint, so ``fuse --weights run_dir`` always sees a consistent, complete file.
     """
     run_dir = Path(config.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    dist = config.distribution or Distribution()
+    chief = dist.is_chief
+    if chief:
+        run_dir.mkdir(parents=True, exist_ok=True)
     if config.steps_per_epoch <= 0:
         raise FusionError("the training set gives no full batch: add data or lower the batch size")
-    if recipe is not None:
+    if recipe is not None and chief:
         save_recipe(run_dir, recipe)
 
     step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     ckpt = tf.train.Checkpoint(step=step_var, **method.checkpoint_items())
+    # every worker restores the chief's checkpoints; only the chief's manager writes there
     manager = tf.train.CheckpointManager(ckpt, str(run_dir / "checkpoints"), max_to_keep=config.keep_checkpoints)
     if manager.latest_checkpoint:
         try:
@@ -202,20 +253,32 @@ def fit(
     step = int(step_var.numpy())
     total = config.epochs * config.steps_per_epoch
     stop_at = min(total, config.max_steps) if config.max_steps is not None else total
-    scalars = _Scalars(run_dir, step)
+    scalars = _Scalars(run_dir, step, enabled=chief)
     weights_path = run_dir / f"{weights_name}.weights.h5"
 
     def save() -> None:
         step_var.assign(step)
-        manager.save(checkpoint_number=step)
-        with atomic_path(weights_path) as tmp:
-            method.inference_model().save_weights(str(tmp))
+        with dist.write_dir(run_dir) as out:
+            writer = manager if chief else tf.train.CheckpointManager(ckpt, str(out / "checkpoints"), max_to_keep=1)
+            writer.save(checkpoint_number=step)
+            with atomic_path(out / weights_path.name) as tmp:
+                method.inference_model().save_weights(str(tmp))
         scalars.flush()
 
     jit = config.jit_compile
+    if jit and dist.distributed:
+        # measured: XLA inside MirroredStrategy on logical CPUs fails (resource on CPU:1 read from CPU:0)
+        print(f"note: --strategy {dist.name} trains without XLA (XLA with tf.distribute replicas is not supported here)")
+        jit = False
+
+    def compiled(step_fn):
+        if dist.distributed:
+            return tf.function(dist.replicated(step_fn), jit_compile=False)
+        return tf.function(step_fn, jit_compile=jit)
+
     if method.d_steps and not method.d_share_batch:
-        d_fn = tf.function(method.d_step, jit_compile=jit)
-        g_fn = tf.function(method.g_step, jit_compile=jit)
+        d_fn = compiled(method.d_step)
+        g_fn = compiled(method.g_step)
 
         def run_batch(batch, step):
             logs = dict(d_fn(batch))
@@ -223,13 +286,13 @@ def fit(
                 logs.update(g_fn(batch))
             return logs
     else:
-        it_fn = tf.function(method.iteration, jit_compile=jit)
+        it_fn = compiled(method.iteration)
 
         def run_batch(batch, step):
             return it_fn(batch)
 
     bar = None
-    if config.progress:
+    if config.progress and chief:
         from tqdm import tqdm
 
         bar = tqdm(total=stop_at, initial=step, unit="step", dynamic_ncols=True, mininterval=1.0)
@@ -239,7 +302,7 @@ def fit(
     try:
         while step < stop_at:
             epoch, skip = divmod(step, config.steps_per_epoch)
-            for batch in make_dataset(epoch, skip):
+            for batch in dist.distribute_dataset(make_dataset(epoch, skip)):
                 t0 = time.perf_counter()
                 logs = {k: float(v) for k, v in run_batch(batch, step).items()}
                 bad = [k for k, v in logs.items() if not math.isfinite(v)]

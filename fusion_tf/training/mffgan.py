@@ -12,7 +12,8 @@ from fusion_tf.data.patches import open_patch_store
 from fusion_tf.data.pipeline import patch_dataset, steps_per_epoch
 from fusion_tf.models.mffgan import build_discriminator, build_generator
 from fusion_tf.objectives import mffgan as objective
-from fusion_tf.training.loop import AdversarialTraining, LoopConfig, fit
+from fusion_tf.training import distribute
+from fusion_tf.training.loop import AdversarialTraining, LoopConfig, fit, float32
 
 
 @dataclass(frozen=True)
@@ -50,26 +51,24 @@ class MFFGANTraining(AdversarialTraining):
 
     def d_step(self, batch) -> dict:
         near, far = batch["near"], batch["far"]
-        fused = tf.stop_gradient(self.generator([near, far], training=True))
+        fused = tf.stop_gradient(float32(self.generator([near, far], training=True)))
         with tf.GradientTape() as tape:
             # real and fake in separate calls: each is normalised with its own batch statistics
-            d_real = self.discriminator(objective.joint_gradient(near, far), training=True)
-            d_fake = self.discriminator(objective.fused_gradient(fused), training=True)
+            d_real = float32(self.discriminator(objective.joint_gradient(near, far), training=True))
+            d_fake = float32(self.discriminator(objective.fused_gradient(fused), training=True))
             loss = objective.discriminator_loss(d_real, d_fake, self.rng)
-        variables = self.discriminator.trainable_variables
-        self.d_optimizer.apply(tape.gradient(loss, variables), variables)
+        self.apply_gradients(tape, loss, self.discriminator.trainable_variables, self.d_optimizer)
         return {"d_loss": loss}
 
     def g_step(self, batch) -> dict:
         near, far = batch["near"], batch["far"]
         s_near, s_far = objective.screening_maps(near, far)
         with tf.GradientTape() as tape:
-            fused = self.generator([near, far], training=True)
+            fused = float32(self.generator([near, far], training=True))
             l_int, l_grad = objective.content_losses(fused, near, far, s_near, s_far)
-            d_fake = self.discriminator(objective.fused_gradient(fused), training=True)
+            d_fake = float32(self.discriminator(objective.fused_gradient(fused), training=True))
             total, adv, content = objective.generator_loss(d_fake, l_int, l_grad, self.rng, self.recipe.loss)
-        variables = self.generator.trainable_variables
-        self.g_optimizer.apply(tape.gradient(total, variables), variables)
+        self.apply_gradients(tape, total, self.generator.trainable_variables, self.g_optimizer)
         return {"g_loss": total, "g_adv": adv, "l_int": l_int, "l_grad": l_grad}
 
 
@@ -97,15 +96,20 @@ def recipe_from_args(args) -> MFFGANRecipe:
 
 def train(args) -> int:
     """``fusion-tf train mffgan``: run (or resume) the recipe on a patch store."""
+    dist = distribute.from_args(args)  # first: multi-worker collectives must be set up before TF starts
     recipe = recipe_from_args(args)
     store = open_patch_store(args.store)
-    method = MFFGANTraining(MFFGANRecipe(**{**recipe.__dict__, "patch": store.patch}))
+    dist.check_batches(recipe.batch_size)
+    method = dist.build(lambda: MFFGANTraining(MFFGANRecipe(**{**recipe.__dict__, "patch": store.patch})))
     spe = steps_per_epoch(store, recipe.batch_size)
+    # XLA off by default on CPU: 0.52 s plain vs 0.82 s with XLA per iteration (README, Speed)
     config = LoopConfig(run_dir=args.run_dir, epochs=recipe.epochs, steps_per_epoch=spe,
-                        jit_compile=bool(args.jit), save_every=args.save_every, max_steps=args.max_steps,
-                        progress=not args.quiet)
+                        jit_compile=distribute.resolve_jit(getattr(args, "jit", None), False),
+                        save_every=args.save_every, max_steps=args.max_steps, progress=not args.quiet,
+                        distribution=dist)
     print(f"MFF-GAN: {store.count} patches of {store.patch}×{store.patch} from {store.path}; "
-          f"{spe} steps/epoch × {recipe.epochs} epochs; recipe {recipe}")
+          f"{spe} steps/epoch × {recipe.epochs} epochs (global batch {recipe.batch_size}); {dist.describe()}; "
+          f"recipe {recipe}")
 
     def make_dataset(epoch: int, skip: int):
         return patch_dataset(store, recipe.batch_size, epoch, shuffle=recipe.shuffle, seed=recipe.seed,

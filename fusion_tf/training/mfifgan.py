@@ -22,7 +22,8 @@ import tensorflow as tf
 from fusion_tf.data import mfifgan as data
 from fusion_tf.models.mfifgan import D_VARIANTS, build_discriminator, build_generator, critic_input
 from fusion_tf.objectives import mfifgan as objective
-from fusion_tf.training.loop import AdversarialTraining, LoopConfig, fit
+from fusion_tf.training import distribute
+from fusion_tf.training.loop import AdversarialTraining, LoopConfig, fit, float32
 
 
 class CodedLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
@@ -93,29 +94,30 @@ class MFIFGANTraining(AdversarialTraining):
                             lambda: build_discriminator(recipe.d_variant, recipe.image_size),
                             recipe.adam(recipe.n_critic), recipe.adam(1))
 
+    def _critic(self, x, training=True):
+        return float32(self.discriminator(x, training=training))
+
     def d_step(self, batch) -> dict:
         a, b, real = batch["a"], batch["b"], batch["map"]
         # train-mode forward: updates G's BN moving statistics although G is not stepped (faithful)
-        fake = tf.stop_gradient(self.generator([a, b], training=True))
+        fake = tf.stop_gradient(float32(self.generator([a, b], training=True)))
         alpha = self.rng.uniform(tf.stack([tf.shape(real)[0], 1, 1, 1]), dtype=real.dtype)
         w = self.recipe.loss
         with tf.GradientTape() as tape:
-            d_real = self.discriminator(critic_input(a, b, real), training=True)
-            d_fake = self.discriminator(critic_input(a, b, fake), training=True)
-            gp = objective.gradient_penalty(self.discriminator, a, b, objective.interpolate(real, fake, alpha), w.gp_eps)
+            d_real = self._critic(critic_input(a, b, real))
+            d_fake = self._critic(critic_input(a, b, fake))
+            gp = objective.gradient_penalty(self._critic, a, b, objective.interpolate(real, fake, alpha), w.gp_eps)
             total, wass, gp = objective.critic_loss(d_real, d_fake, gp, w)
-        variables = self.discriminator.trainable_variables
-        self.d_optimizer.apply(tape.gradient(total, variables), variables)
+        self.apply_gradients(tape, total, self.discriminator.trainable_variables, self.d_optimizer)
         return {"d_loss": total, "d_wasserstein": wass, "d_gp": gp}
 
     def g_step(self, batch) -> dict:
         a, b, real = batch["a"], batch["b"], batch["map"]
         with tf.GradientTape() as tape:
-            fake = self.generator([a, b], training=True)
-            d_fake = self.discriminator(critic_input(a, b, fake), training=True)
+            fake = float32(self.generator([a, b], training=True))
+            d_fake = self._critic(critic_input(a, b, fake))
             total, adv, rec = objective.generator_loss(d_fake, fake, real, self.recipe.loss)
-        variables = self.generator.trainable_variables
-        self.g_optimizer.apply(tape.gradient(total, variables), variables)
+        self.apply_gradients(tape, total, self.generator.trainable_variables, self.g_optimizer)
         return {"g_loss": total, "g_adv": adv, "g_l1": rec}
 
 
@@ -150,16 +152,20 @@ def recipe_from_args(args, image_size: int) -> MFIFGANRecipe:
 
 def train(args) -> int:
     """``fusion-tf train mfifgan``: run (or resume) the recipe on a store."""
+    dist = distribute.from_args(args)  # first: multi-worker collectives must be set up before TF starts
     store = data.open_store(args.store)
     recipe = recipe_from_args(args, store.size)
-    method = MFIFGANTraining(recipe)
+    dist.check_batches(recipe.batch_size, store.count, keep_partial=not recipe.drop_remainder)
+    method = dist.build(lambda: MFIFGANTraining(recipe))
     spe = data.steps_per_epoch(store, recipe.batch_size, recipe.drop_remainder)
     epochs = math.ceil(recipe.num_iters / spe)
     max_steps = recipe.num_iters if args.max_steps is None else min(args.max_steps, recipe.num_iters)
-    config = LoopConfig(run_dir=args.run_dir, epochs=epochs, steps_per_epoch=spe, jit_compile=bool(getattr(args, "jit", False)),
-                        save_every=args.save_every, max_steps=max_steps, progress=not args.quiet)
+    config = LoopConfig(run_dir=args.run_dir, epochs=epochs, steps_per_epoch=spe,
+                        jit_compile=distribute.resolve_jit(getattr(args, "jit", None), False),
+                        save_every=args.save_every, max_steps=max_steps, progress=not args.quiet, distribution=dist)
     print(f"MFIF-GAN: {store.count} triplets of {store.size}² from {store.path}; {spe} critic steps/epoch, "
-          f"{recipe.num_iters} critic iterations ({recipe.num_iters // recipe.n_critic} G updates)")
+          f"{recipe.num_iters} critic iterations ({recipe.num_iters // recipe.n_critic} G updates); "
+          f"global batch {recipe.batch_size}; {dist.describe()}")
 
     def make_dataset(epoch: int, skip: int):
         return data.train_dataset(store, recipe.batch_size, epoch, recipe.seed, skip, recipe.gt_range,
