@@ -260,6 +260,59 @@ def test_cli_refuses_bad_settings(mffgan_store, tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "r").exists()  # refused before anything was written
 
 
+OTHER_TRAINERS = """
+import json, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import numpy as np
+from fusion_tf.cli import main
+from fusion_tf.data import gacn, mfifgan
+from fusion_tf.training.distribute import Distribution
+from fusion_tf.training.loop import LoopConfig, fit
+from fusion_tf.training.mfifgan import MFIFGANRecipe, MFIFGANTraining
+
+root = sys.argv[1]
+rng = np.random.default_rng(0)
+result = {}
+# GACN through the CLI: epoch 1 on one device, resumed for epoch 2 on 2 replicas (validation between)
+images = rng.integers(0, 256, (6, 64, 64), dtype=np.uint8)
+masks = np.zeros((6, 64, 64), np.uint8)
+masks[:, 16:48, 12:40] = 255
+gacn.write_store(f"{root}/gacn.h5", images, masks, [f"s{i}" for i in range(6)], gacn.split_indices(6, seed=1),
+                 {"source": {"kind": "test"}})
+args = ["train", "gacn", "--store", f"{root}/gacn.h5", "--run-dir", f"{root}/gacn", "--epochs", "2",
+        "--batch-size", "2", "--crop", "48", "--quiet"]
+result["gacn_default"] = main(args + ["--max-steps", "2"])
+result["gacn_mirrored"] = main(args + ["--strategy", "mirrored", "--replicas", "2"])
+# MFIF-GAN: 10 critic iterations, G every 5th on the critic's batch (separate D and G functions)
+a, b = (rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8) for _ in range(2))
+maps = np.zeros((20, 32, 32), np.uint8)
+maps[:, 8:24, 8:24] = 255
+store = mfifgan.open_store(mfifgan.write_store(f"{root}/mfif.h5", a, b, maps, [str(i) for i in range(20)], {}))
+dist = Distribution.create("mirrored", 2)
+method = dist.build(lambda: MFIFGANTraining(MFIFGANRecipe(image_size=32, se_blocks=1)))
+out = fit(method, lambda epoch, skip: mfifgan.train_dataset(store, 2, epoch, 0, skip),
+          LoopConfig(run_dir=f"{root}/mfif", epochs=1, steps_per_epoch=10, progress=False, distribution=dist))
+result["mfif"] = {"step": out.step, "logs": out.last_logs, "g": int(method.g_optimizer.iterations.numpy()),
+                  "d": int(method.d_optimizer.iterations.numpy())}
+print("RESULT " + json.dumps(result))
+"""
+
+
+@pytest.mark.slow
+def test_mirrored_gacn_resume_and_mfifgan_schedule(tmp_path):
+    """GACN resumes a one-device checkpoint on 2 replicas and validates after each epoch; MFIF-GAN's
+    5:1 critic schedule (separately compiled D and G steps) runs replicated."""
+    result = _python(OTHER_TRAINERS, tmp_path)
+    assert result["gacn_default"] == 0 and result["gacn_mirrored"] == 0
+    assert [line.split(",")[0] for line in (tmp_path / "gacn/val.csv").read_text().splitlines()[1:]] == ["1", "2"]
+    assert "lr" in (tmp_path / "gacn/log.csv").read_text().splitlines()[0]
+    mfif = result["mfif"]
+    assert mfif["step"] == 10 and mfif["g"] == 2 and mfif["d"] == 10
+    assert all(np.isfinite(v) for v in mfif["logs"].values())
+
+
 # ----------------------------------------------------------------------------------------------
 # mixed precision (in process: the policy is restored after the method is built)
 # ----------------------------------------------------------------------------------------------

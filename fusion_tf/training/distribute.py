@@ -174,8 +174,8 @@ class Distribution:
         if mixed_precision is not None and mixed_precision not in PRECISIONS:
             raise FusionError(f"--mixed-precision must be one of {', '.join(PRECISIONS)}, got {mixed_precision!r}")
         if mixed_precision == "float16" and require_gpu_for_float16 and not gpus_present():
-            raise FusionError("--mixed-precision float16 needs a GPU (float16 kernels on CPU are slow and "
-                              "partly emulated); on CPU use --mixed-precision bfloat16")
+            raise FusionError("--mixed-precision float16 needs a GPU (on CPU two small MFF-GAN steps took "
+                              "minutes); on CPU use --mixed-precision bfloat16")
         return cls(name, make_strategy(name, replicas), mixed_precision, sync_batch_norm)
 
     @property
