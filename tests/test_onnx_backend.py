@@ -136,3 +136,13 @@ def test_missing_packages_and_clashing_options_are_one_line_errors(tmp_path, mon
     assert "--jit" in capsys.readouterr().err and not out.exists()
     with pytest.raises(backends.BackendError, match="unknown backend"):
         registry.load_fuser("mffgan", None, backend="tensorrt")
+
+
+def test_damaged_cache_file_is_a_one_line_error(tmp_path, monkeypatch):
+    _require_onnx()
+    monkeypatch.setenv("FUSION_TF_CACHE", str(tmp_path))
+    path = registry.load_fuser("mffgan", None, backend="onnxruntime")._run.path
+    assert path.parent == tmp_path / "onnx" and not list(path.parent.glob(".*"))  # no temporary left behind
+    path.write_bytes(b"not an onnx model")
+    with pytest.raises(backends.BackendError, match="delete it to convert again"):
+        registry.load_fuser("mffgan", None, backend="onnxruntime")

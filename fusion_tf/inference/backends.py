@@ -71,7 +71,10 @@ class OnnxNetwork:
             self._convert(tf2onnx, fn, input_signature)
         options = ort.SessionOptions()
         options.log_severity_level = 3  # no per-node placement warnings
-        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # e.g. a file damaged outside this program: say which one
+            raise BackendError(f"{self.path}: onnxruntime cannot load it ({exc}); delete it to convert again") from None
         self.input_names = [i.name for i in self.session.get_inputs()]
 
     def _convert(self, tf2onnx, fn, input_signature) -> None:
