@@ -28,7 +28,8 @@ setup(
         "tqdm>=4.66,<5",
     ],
     extras_require={
-        "dev": ["pytest>=8,<10"],
+        # the test suite includes the ONNX parity tests, so dev pulls the onnx extra in
+        "dev": ["pytest>=8,<10", "onnxruntime>=1.17,<2", "tf2onnx>=1.17,<2"],
         "tensorboard": ["tensorboard>=2.20,<3"],
         # --backend onnxruntime (tf2onnx 1.17 works with TF 2.21's protobuf; tested with onnxruntime 1.31)
         "onnx": ["onnxruntime>=1.17,<2", "tf2onnx>=1.17,<2"],
