@@ -79,3 +79,25 @@ def test_malformed_stores_are_rejected(tmp_path):
     (tmp_path / "junk.h5").write_bytes(b"not hdf5 at all")
     with pytest.raises(StoreError, match="cannot read"):
         open_patch_store(tmp_path / "junk.h5")
+
+
+def test_store_readers_share_one_clear_error_path(tmp_path):
+    """GACN and MFIF-GAN stores: missing file, non-HDF5 file, missing datasets → one-line StoreError."""
+    import h5py
+    import pytest
+
+    from fusion_tf.data import gacn, mfifgan
+    from fusion_tf.errors import StoreError
+
+    for reader, kind in ((gacn.open_store, "GACN"), (mfifgan.open_store, "MFIF-GAN")):
+        with pytest.raises(StoreError, match=f"{kind} store not found.*fusion-tf prepare"):
+            reader(tmp_path / "absent.h5")
+        junk = tmp_path / "junk.h5"
+        junk.write_bytes(b"not an hdf5 file at all")
+        with pytest.raises(StoreError, match="cannot open .* as HDF5"):
+            reader(junk)
+        empty = tmp_path / f"{kind}.h5"
+        with h5py.File(empty, "w") as f:
+            f.create_dataset("other", data=[1])
+        with pytest.raises(StoreError, match=f"not a {kind} store"):
+            reader(empty)

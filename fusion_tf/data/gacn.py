@@ -26,6 +26,7 @@ import tensorflow as tf
 
 from fusion_tf.core import ops
 from fusion_tf.core.imageio import atomic_path
+from fusion_tf.data.patches import open_store_file
 from fusion_tf.errors import InputImageError, StoreError
 
 IMAGE_SIZE = 256
@@ -240,25 +241,17 @@ class GACNStore:
 def open_store(path: str | os.PathLike, crop: int = CROP_SIZE) -> GACNStore:
     """Validate a GACN store and return its split indices; a clear ``StoreError`` otherwise."""
     path = Path(path)
-    if not path.is_file():
-        raise StoreError(f"GACN store not found: {path} (create it with `fusion-tf prepare gacn`)")
-    try:
-        with h5py.File(path, "r") as f:
-            missing = [k for k in ("image", "mask", "split") if k not in f]
-            if missing:
-                raise StoreError(f"{path}: not a GACN store (missing datasets {missing})")
-            image, mask, split = f["image"], f["mask"], f["split"]
-            if image.ndim != 3 or image.dtype != np.uint8 or image.shape[1] != image.shape[2]:
-                raise StoreError(f"{path}: 'image' must be (N, S, S) uint8, got {image.shape} {image.dtype}")
-            if mask.shape != image.shape or mask.dtype != np.uint8:
-                raise StoreError(f"{path}: 'mask' must match 'image' {image.shape} uint8, got {mask.shape} {mask.dtype}")
-            if split.shape != (image.shape[0],):
-                raise StoreError(f"{path}: 'split' must have shape ({image.shape[0]},), got {split.shape}")
-            codes = split[()]
-            attrs = dict(f.attrs)
-            size = int(image.shape[1])
-    except OSError as exc:
-        raise StoreError(f"cannot open {path} as HDF5: {exc}") from None
+    with open_store_file(path, "GACN", ("image", "mask", "split"), "gacn") as f:
+        image, mask, split = f["image"], f["mask"], f["split"]
+        if image.ndim != 3 or image.dtype != np.uint8 or image.shape[1] != image.shape[2]:
+            raise StoreError(f"{path}: 'image' must be (N, S, S) uint8, got {image.shape} {image.dtype}")
+        if mask.shape != image.shape or mask.dtype != np.uint8:
+            raise StoreError(f"{path}: 'mask' must match 'image' {image.shape} uint8, got {mask.shape} {mask.dtype}")
+        if split.shape != (image.shape[0],):
+            raise StoreError(f"{path}: 'split' must have shape ({image.shape[0]},), got {split.shape}")
+        codes = split[()]
+        attrs = dict(f.attrs)
+        size = int(image.shape[1])
     if size < crop:
         raise StoreError(f"{path}: images are {size}² but training crops {crop}²")
     return GACNStore(path, np.flatnonzero(codes == SPLIT_TRAIN), np.flatnonzero(codes == SPLIT_VAL), attrs, size)

@@ -31,6 +31,7 @@ import tensorflow as tf
 
 from fusion_tf.core.imageio import atomic_path
 from fusion_tf.core.ops import imgaussfilt_kernel
+from fusion_tf.data.patches import open_store_file
 from fusion_tf.errors import InputImageError, StoreError
 from fusion_tf.objectives.mfifgan import map_from_uint8
 
@@ -165,21 +166,13 @@ def write_store(path, a: np.ndarray, b: np.ndarray, maps: np.ndarray, ids: list[
 def open_store(path) -> MFIFGANStore:
     """Validate an MFIF-GAN store; a one-line ``StoreError`` otherwise."""
     path = Path(path)
-    if not path.is_file():
-        raise StoreError(f"MFIF-GAN store not found: {path} (create it with `fusion-tf prepare mfifgan`)")
-    try:
-        with h5py.File(path, "r") as f:
-            missing = [k for k in ("a", "b", "map") if k not in f]
-            if missing:
-                raise StoreError(f"{path}: not an MFIF-GAN store (missing datasets {missing})")
-            a, b, m = f["a"], f["b"], f["map"]
-            if a.ndim != 4 or a.shape[-1] != 3 or a.dtype != np.uint8 or a.shape[1] != a.shape[2]:
-                raise StoreError(f"{path}: 'a' must be (N, S, S, 3) uint8, got {a.shape} {a.dtype}")
-            if b.shape != a.shape or b.dtype != np.uint8 or m.shape != a.shape[:3] or m.dtype != np.uint8:
-                raise StoreError(f"{path}: 'b' {b.shape} / 'map' {m.shape} do not match 'a' {a.shape}")
-            count, size, attrs = int(a.shape[0]), int(a.shape[1]), dict(f.attrs)
-    except OSError as exc:
-        raise StoreError(f"cannot open {path} as HDF5: {exc}") from None
+    with open_store_file(path, "MFIF-GAN", ("a", "b", "map"), "mfifgan") as f:
+        a, b, m = f["a"], f["b"], f["map"]
+        if a.ndim != 4 or a.shape[-1] != 3 or a.dtype != np.uint8 or a.shape[1] != a.shape[2]:
+            raise StoreError(f"{path}: 'a' must be (N, S, S, 3) uint8, got {a.shape} {a.dtype}")
+        if b.shape != a.shape or b.dtype != np.uint8 or m.shape != a.shape[:3] or m.dtype != np.uint8:
+            raise StoreError(f"{path}: 'b' {b.shape} / 'map' {m.shape} do not match 'a' {a.shape}")
+        count, size, attrs = int(a.shape[0]), int(a.shape[1]), dict(f.attrs)
     if count < 1:
         raise StoreError(f"{path}: the store is empty")
     return MFIFGANStore(path, count, size, attrs)

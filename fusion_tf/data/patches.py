@@ -19,15 +19,37 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import h5py
 import numpy as np
 
 from fusion_tf.core.imageio import atomic_path, check_same_size
 from fusion_tf.errors import StoreError
+
+
+@contextmanager
+def open_store_file(path: str | os.PathLike, kind: str, required: Sequence[str], prepare: str) -> Iterator[h5py.File]:
+    """Open an HDF5 training store for reading, or fail with one line that says what to do.
+
+    Shared by every store reader: a missing file names the ``prepare`` command that makes it, a file
+    that is not HDF5 (or breaks while being read) and one without the ``required`` datasets are
+    ``StoreError`` s rather than h5py tracebacks.  Shape checks stay with each reader.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise StoreError(f"{kind} store not found: {path} (create it with `fusion-tf prepare {prepare}`)")
+    try:
+        with h5py.File(path, "r") as f:
+            missing = [k for k in required if k not in f]
+            if missing:
+                raise StoreError(f"{path}: not a {kind} store (missing datasets {missing})")
+            yield f
+    except OSError as exc:
+        raise StoreError(f"cannot open {path} as HDF5: {exc}") from None
 
 STORE_VERSION = 1
 SOURCE_NAMES = ("near", "far")
