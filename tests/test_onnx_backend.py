@@ -146,3 +146,31 @@ def test_damaged_cache_file_is_a_one_line_error(tmp_path, monkeypatch):
     path.write_bytes(b"not an onnx model")
     with pytest.raises(backends.BackendError, match="delete it to convert again"):
         registry.load_fuser("mffgan", None, backend="onnxruntime")
+
+
+def test_a_conversion_that_disagrees_with_tf_is_retried_and_never_cached(tmp_path, monkeypatch):
+    """Fault injection: the first (or every) conversion is a real ONNX graph of the wrong function."""
+    _require_onnx()
+    import tf2onnx
+
+    real, calls = tf2onnx.convert.from_function, []
+
+    def wrong(fn, input_signature, **kwargs):
+        return real(tf.function(lambda a, b: 2.0 * fn(a, b)), input_signature=input_signature, **kwargs)
+
+    def first_wrong(fn, input_signature, **kwargs):
+        calls.append(fn)
+        return (wrong if len(calls) == 1 else real)(fn, input_signature=input_signature, **kwargs)
+
+    monkeypatch.setenv("FUSION_TF_CACHE", str(tmp_path / "a"))
+    monkeypatch.setattr(tf2onnx.convert, "from_function", first_wrong)
+    y = np.random.default_rng(2).uniform(0, 255, (2, 23, 31)).astype(np.float32)
+    got = registry.load_fuser("mffgan", None, backend="onnxruntime").network(*y)
+    # the wrong first result was rejected (a loaded machine may make tf2onnx itself need one more try)
+    assert len(calls) >= 2 and np.abs(got - registry.load_fuser("mffgan").network(*y)).max() <= PARITY
+    monkeypatch.setenv("FUSION_TF_CACHE", str(tmp_path / "b"))
+    monkeypatch.setattr(tf2onnx.convert, "from_function", wrong)
+    monkeypatch.setattr(backends, "CONVERSION_ATTEMPTS", 2)
+    with pytest.raises(backends.BackendError, match="disagreed with TF"):
+        registry.load_fuser("mffgan", None, backend="onnxruntime")
+    assert not list((tmp_path / "b").rglob("*.onnx"))
