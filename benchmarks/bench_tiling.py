@@ -17,6 +17,10 @@ exits, so each figure is that one process's peak.  Time: ``fuse_s`` is the comma
 time (after loading, as it prints it), ``wall_s`` the whole process (import, load, read, write).
 The load average before and after each run is recorded: on a shared machine the times are only
 comparable between runs made under similar load.  One JSON line per run.
+
+``--interleaved K`` instead times whole-image and tiled fusion alternately, K rounds in one
+process (GACN calibration over 3 stack frames; MFF-GAN on a 1600×1200 crop of the synthetic pair),
+and reports the median tiled/whole ratio: robust to slow drifts of the load on a shared machine.
 """
 
 from __future__ import annotations
@@ -112,6 +116,40 @@ def measure(workload: str, tile: int | None, frames: int, pair: list[str], folde
     return row
 
 
+def interleaved(rounds: int, tile: int, folder: Path) -> list[dict]:
+    import statistics
+
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT))
+    from fusion_tf import registry
+    from fusion_tf.core.imageio import read_image
+
+    frames = [read_image(p) for p in sorted(STACK.glob("V*.jpg"))[:3]]
+    pair = [read_image(p)[:1200, :1600] for p in synthetic_pair(folder, 1600, 1200)]
+    cases = {"gacn-calibration-3-frames": ("gacn", str(GACN_WEIGHTS), lambda f: f.fuse_stream(iter(frames))),
+             "mffgan-pair-1600x1200": ("mffgan", None, lambda f: f.fuse(pair))}
+    rows = []
+    for name, (model, weights, work) in cases.items():
+        whole, tiled = registry.load_fuser(model, weights), registry.load_fuser(model, weights, tile=tile)
+        outputs = [work(whole), work(tiled)]  # warm-up: traces, oneDNN primitives for every window shape
+        same = float(np.mean(outputs[0].fused == outputs[1].fused))
+        times = {"whole": [], "tiled": []}
+        for _ in range(rounds):
+            for key, fuser in (("whole", whole), ("tiled", tiled)):
+                t0 = time.perf_counter()
+                work(fuser)
+                times[key].append(time.perf_counter() - t0)
+        ratios = [t / w for t, w in zip(times["tiled"], times["whole"])]
+        rows.append({"workload": name, "tile": tile, "rounds": rounds,
+                     "whole_median_s": round(statistics.median(times["whole"]), 2),
+                     "tiled_median_s": round(statistics.median(times["tiled"]), 2),
+                     "tiled_over_whole_median": round(statistics.median(ratios), 3),
+                     "fused_values_equal": round(same, 6), "load": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:2] == ["--child", "--"]:
@@ -125,7 +163,12 @@ def main(argv=None) -> int:
     p.add_argument("--only", nargs="+", choices=WORKLOADS, default=list(WORKLOADS))
     p.add_argument("--untiled", choices=("stack", "all", "none"), default="stack",
                    help="which workloads also run whole-image (default: the stack only)")
+    p.add_argument("--interleaved", type=int, metavar="K", help="alternate whole/tiled K rounds in one process")
     args = p.parse_args(argv)
+    if args.interleaved:
+        with tempfile.TemporaryDirectory(prefix="bench_tiling_") as tmp:
+            interleaved(args.interleaved, args.tile, Path(tmp))
+        return 0
     width, height = (int(v) for v in args.pair_size.lower().split("x"))
     with tempfile.TemporaryDirectory(prefix="bench_tiling_") as tmp:
         folder = Path(tmp)
