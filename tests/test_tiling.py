@@ -289,6 +289,20 @@ def test_network_never_sees_more_than_one_window(lytro_pair):
     assert max(seen) <= (TILE + 2 * fuser.halo) ** 2 < big[0].shape[0] * big[0].shape[1] / 5
 
 
+def test_tiles_run_on_the_onnx_backend(lytro_pair, tmp_path, monkeypatch):
+    """tile= composes with backend=: every window goes through the ONNX network (tiled == whole)."""
+    for module in ("onnxruntime", "tf2onnx"):
+        pytest.importorskip(module, reason=f"optional extra 'onnx' not installed ({module})")
+    monkeypatch.setenv("FUSION_TF_CACHE", str(tmp_path / "cache"))
+    whole = registry.load_fuser("mffgan", backend="onnxruntime").fuse(list(lytro_pair))
+    tiled = registry.load_fuser("mffgan", backend="onnxruntime", tile=TILE)
+    from fusion_tf.inference.backends import OnnxNetwork
+
+    assert isinstance(tiled._run, OnnxNetwork)
+    result = tiled.fuse(list(lytro_pair))
+    assert np.array_equal(result.raw, whole.raw) and np.array_equal(result.fused, whole.fused)
+
+
 def test_cli_tile_flag(tmp_path, lytro_pair, capsys):
     from PIL import Image
 
