@@ -120,3 +120,29 @@ def test_killed_cli_run_resumes_at_saved_step(store_dir, tmp_path):
     reader = tf.train.load_checkpoint(str(run_dir / "checkpoints"))
     iters = [reader.get_tensor(k) for k in reader.get_variable_to_shape_map() if "g_optimizer" in k and "iteration" in k]
     assert iters == [saved + 2]
+
+
+def test_sigterm_saves_the_current_step(store_dir, tmp_path):
+    """SIGTERM (kill, pre-emption, a background run that ignores Ctrl-C) saves like Ctrl-C, then stops."""
+    import os
+
+    store = open_patch_store(store_dir)
+    recipe = MFFGANRecipe(batch_size=BATCH, epochs=2, shuffle=True, seed=3)
+    method = MFFGANTraining(recipe)
+    config = LoopConfig(run_dir=str(tmp_path / "term"), epochs=2, steps_per_epoch=steps_per_epoch(store, BATCH),
+                        save_every=100, progress=False)
+    fed = []
+
+    def batches(epoch, skip):
+        for batch in patch_dataset(store, BATCH, epoch, True, recipe.seed, skip):
+            fed.append(1)
+            if len(fed) == 4:  # steps 1–3 done: terminate before the 4th runs
+                os.kill(os.getpid(), signal.SIGTERM)
+            yield batch
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        fit(method, batches, config, recipe)
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is only installed while training
+    assert tf.train.latest_checkpoint(str(tmp_path / "term/checkpoints")).endswith("ckpt-3")
+    assert (tmp_path / "term/generator.weights.h5").is_file()

@@ -12,7 +12,8 @@ needs around them:
   per-replica batches, steps run on every replica, logs reduced, checkpoints written by the chief;
 * **checkpoints** — ``tf.train.CheckpointManager`` over networks, optimizer slots, RNG state and the
   step counter, so an interrupted run resumes at the same step with the same optimizer state and the
-  same data order; Ctrl-C saves before exiting; the run's recipe is stored as ``recipe.json``;
+  same data order; Ctrl-C or SIGTERM (``kill``, a batch scheduler's pre-emption, a background run
+  that ignores Ctrl-C) saves before exiting; the run's recipe is stored as ``recipe.json``;
 * **NaN guard** — a non-finite loss stops the run *without* saving, so the last good checkpoint is
   what remains (``TrainingDiverged``, exit code 2 on the CLI);
 * **logging** — progress bar, ``log.csv`` (trimmed on resume so it never holds steps that were
@@ -21,10 +22,13 @@ needs around them:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
 import math
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -217,6 +221,27 @@ def save_recipe(run_dir: Path, recipe) -> dict:
     return data
 
 
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """Inside the block SIGTERM raises KeyboardInterrupt, so ``kill`` saves like Ctrl-C does.
+
+    Why: jobs started in the background (``cmd &``) ignore SIGINT, and schedulers stop jobs with
+    SIGTERM; without this a stopped run loses every step since its last checkpoint.
+    """
+    if threading.current_thread() is not threading.main_thread():  # signals only reach the main thread
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def fit(
     method: TrainingMethod,
     make_dataset: Callable[[int, int], tf.data.Dataset],
@@ -299,6 +324,8 @@ def fit(
     start = time.perf_counter()
     last_logs: dict = {}
     last_saved = step
+    signals = contextlib.ExitStack()
+    signals.enter_context(_sigterm_as_interrupt())
     try:
         while step < stop_at:
             epoch, skip = divmod(step, config.steps_per_epoch)
@@ -329,6 +356,7 @@ def fit(
         print(f"\ninterrupted: saved step {step} in {run_dir}; run the same command to resume")
         raise
     finally:
+        signals.close()
         if bar is not None:
             bar.close()
     if step > last_saved:
