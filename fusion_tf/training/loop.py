@@ -324,41 +324,39 @@ def fit(
     start = time.perf_counter()
     last_logs: dict = {}
     last_saved = step
-    signals = contextlib.ExitStack()
-    signals.enter_context(_sigterm_as_interrupt())
-    try:
-        while step < stop_at:
-            epoch, skip = divmod(step, config.steps_per_epoch)
-            for batch in dist.distribute_dataset(make_dataset(epoch, skip)):
-                t0 = time.perf_counter()
-                logs = {k: float(v) for k, v in run_batch(batch, step).items()}
-                bad = [k for k, v in logs.items() if not math.isfinite(v)]
-                if bad:
-                    raise TrainingDiverged(
-                        f"loss {bad[0]} = {logs[bad[0]]} at step {step + 1}; stopped without saving, "
-                        f"last good checkpoint: {manager.latest_checkpoint or 'none'}"
-                    )
-                step += 1
-                last_logs = logs
-                scalars.add(step, logs, time.perf_counter() - t0)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix({k: f"{v:.4g}" for k, v in list(logs.items())[:4]}, refresh=False)
-                end_of_epoch = step % config.steps_per_epoch == 0
-                if (config.save_every and step % config.save_every == 0) or end_of_epoch:
-                    save()
-                    last_saved = step
-                if step >= stop_at or end_of_epoch:
-                    break
-    except KeyboardInterrupt:
-        if step > last_saved:
-            save()
-        print(f"\ninterrupted: saved step {step} in {run_dir}; run the same command to resume")
-        raise
-    finally:
-        signals.close()
-        if bar is not None:
-            bar.close()
+    with _sigterm_as_interrupt():
+        try:
+            while step < stop_at:
+                epoch, skip = divmod(step, config.steps_per_epoch)
+                for batch in dist.distribute_dataset(make_dataset(epoch, skip)):
+                    t0 = time.perf_counter()
+                    logs = {k: float(v) for k, v in run_batch(batch, step).items()}
+                    bad = [k for k, v in logs.items() if not math.isfinite(v)]
+                    if bad:
+                        raise TrainingDiverged(
+                            f"loss {bad[0]} = {logs[bad[0]]} at step {step + 1}; stopped without saving, "
+                            f"last good checkpoint: {manager.latest_checkpoint or 'none'}"
+                        )
+                    step += 1
+                    last_logs = logs
+                    scalars.add(step, logs, time.perf_counter() - t0)
+                    if bar is not None:
+                        bar.update(1)
+                        bar.set_postfix({k: f"{v:.4g}" for k, v in list(logs.items())[:4]}, refresh=False)
+                    end_of_epoch = step % config.steps_per_epoch == 0
+                    if (config.save_every and step % config.save_every == 0) or end_of_epoch:
+                        save()
+                        last_saved = step
+                    if step >= stop_at or end_of_epoch:
+                        break
+        except KeyboardInterrupt:
+            if step > last_saved:
+                save()
+            print(f"\ninterrupted: saved step {step} in {run_dir}; run the same command to resume")
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
     if step > last_saved:
         save()
     return FitResult(step=step, finished=step >= total, last_logs=last_logs,
