@@ -31,9 +31,9 @@ sys.path.insert(0, str(ROOT))
 
 def bench_pair(repeat: int) -> dict:
     from fusion_tf.core.imageio import read_image
-    from fusion_tf.inference.gacn import load_fuser
+    from fusion_tf import registry
 
-    fuser = load_fuser(WEIGHTS)
+    fuser = registry.load_fuser("gacn", WEIGHTS)
     pairs = SHARED / "data" / "gacn_test26"
     a, b = read_image(pairs / "color_lytro_01_1.png"), read_image(pairs / "color_lytro_01_2.png")
     t0 = time.perf_counter()
@@ -50,9 +50,9 @@ def bench_pair(repeat: int) -> dict:
 
 def bench_stack(strategy: str, frames: int) -> dict:
     from fusion_tf.core.imageio import read_image
-    from fusion_tf.inference.gacn import load_fuser
+    from fusion_tf import registry
 
-    fuser = load_fuser(WEIGHTS)
+    fuser = registry.load_fuser("gacn", WEIGHTS)
     paths = sorted((SHARED / "data" / "stack_v4").glob("V*.jpg"))[:frames]
     t0 = time.perf_counter()
     result = fuser.fuse_stream((read_image(p) for p in paths), strategy)

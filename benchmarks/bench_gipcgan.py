@@ -26,7 +26,7 @@ def measure(variant: str, runs: int, weights: str | None, train: bool) -> dict:
     import tensorflow as tf
 
     from fusion_tf.core.imageio import read_image
-    from fusion_tf.inference.gipcgan import load_generator
+    from fusion_tf.weights.resolve import load_network
     from fusion_tf.inference.luma import LumaFuser
     from fusion_tf.models.gipcgan import build_generator
 
@@ -34,7 +34,8 @@ def measure(variant: str, runs: int, weights: str | None, train: bool) -> dict:
     grey = [read_image(p, "grey") for p in SAMPLE_PAIR]
     out = {}
     for jit in (False, True):
-        g = load_generator(weights, variant) if weights else build_generator(variant)
+        g = (load_network("gipcgan" if variant == "paper" else "gipcgan-compact", weights)[0] if weights
+             else build_generator(variant))
         fuser = LumaFuser(g, jit_compile=jit)
         out["network-xla" if jit else "network"] = median_time(lambda: fuser.network(grey[0], grey[1]), runs)
         if not jit:

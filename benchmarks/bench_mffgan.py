@@ -26,13 +26,13 @@ def measure(runs: int, weights: str | None, train: bool) -> dict:
     import tensorflow as tf
 
     from fusion_tf.core.imageio import read_image
-    from fusion_tf.inference.mffgan import MFFGANFuser
+    from fusion_tf import registry
 
     rgb = [read_image(p) for p in SAMPLE_PAIR]
     grey = [read_image(p, "grey") for p in SAMPLE_PAIR]
     out = {}
     for jit in (False, True):
-        fuser = MFFGANFuser(weights, jit_compile=jit)
+        fuser = registry.load_fuser("mffgan", weights, jit_compile=jit or None)
         key = "network-xla" if jit else "network"
         out[key] = median_time(lambda: fuser.network(grey[0], grey[1]), runs)
         if not jit:

@@ -1,8 +1,12 @@
 """``fusion-tf``: the command line (thin — parse, call the library, report).
 
-Subcommands: ``models``, ``fuse``, ``prepare <model>``, ``train <model>``, ``evaluate``.  Problems
-with the user's input (:class:`~fusion_tf.errors.FusionError`) print one line on stderr and exit
-with code 2; outputs are written atomically, so a failed run leaves no partial files.
+Subcommands: ``models``, ``fuse``, ``export``, ``prepare <model>``, ``train <model>``, ``evaluate``.
+
+Contract with the user: problems with their input (:class:`~fusion_tf.errors.FusionError`, bad
+option values, unreadable files) print ONE line on stderr and exit with code 2, checked before any
+model loads where possible; outputs are written atomically, so a failed run leaves no partial file;
+an unexpected error is one line too (exit 1), with the traceback behind ``--debug``.  TensorFlow's
+C++ log lines are silenced unless ``--verbose`` (:mod:`fusion_tf.tf_runtime`).
 """
 
 from __future__ import annotations
@@ -31,40 +35,52 @@ def _cmd_models(args) -> int:
     return 0
 
 
-def _check_output(path: str | None, kinds: tuple[str, ...], flag: str) -> None:
+IMAGE_OUTPUTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+
+def _check_suffix(path: str | None, kinds: tuple[str, ...], flag: str) -> None:
     if path is not None and Path(path).suffix.lower() not in kinds:
         raise InputImageError(f"{flag} {path}: use one of {', '.join(kinds)}")
 
 
 def _cmd_fuse(args) -> int:
     from fusion_tf import registry
-    from fusion_tf.core.imageio import read_images, write_image, write_npy
+    from fusion_tf.core.imageio import check_outputs, read_image, read_images, write_image, write_npy
 
+    # everything that can be checked without TensorFlow is checked before the model loads
     entry = registry.get(args.model)
-    _check_output(args.output, (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"), "-o")
-    _check_output(args.save_raw, (".npy",), "--save-raw")
-    _check_output(args.save_map, (".png", ".tif", ".tiff", ".bmp"), "--save-map")
+    _check_suffix(args.output, IMAGE_OUTPUTS, "-o")
+    _check_suffix(args.save_raw, (".npy",), "--save-raw")
+    _check_suffix(args.save_map, (".png", ".tif", ".tiff", ".bmp"), "--save-map")
     if args.save_map and not entry.decision_map:
         raise FusionError(f"--save-map: {args.model} produces no decision map")
     if len(args.images) < 2:
         raise InputImageError(f"need at least 2 images, got {len(args.images)}")
-    missing = [p for p in args.images if not Path(p).is_file()]
-    if missing:
-        raise InputImageError(f"image not found: {missing[0]}")
+    for path in args.images:
+        if Path(path).is_dir():
+            raise InputImageError(f"{path} is a folder, not an image")
+        if not Path(path).is_file():
+            raise InputImageError(f"image not found: {path}")
+    check_outputs({"-o": args.output, "--save-raw": args.save_raw, "--save-map": args.save_map}, args.images)
+    options = registry.check_options(
+        args.model, output_mode=args.output_mode, jit_compile=True if args.jit else None, multi=args.multi,
+        tile=args.tile, backend=None if args.backend == "tf" else args.backend)
+    if args.weights is not None:
+        from fusion_tf.weights.resolve import resolve
+
+        resolve(args.model, args.weights)  # missing file / wrong format: before the network is built
     # pairs are read (and checked) before the model loads; stacks stream through fusers that can
     images = read_images(args.images, mode="keep") if len(args.images) == 2 else None
-    options = {"output_mode": args.output_mode, "jit_compile": True if args.jit else None,
-               "multi": args.multi, "tile": args.tile,
-               "backend": None if args.backend == "tf" else args.backend}
     fuser = registry.load_fuser(args.model, args.weights, **options)
     t0 = time.perf_counter()
-    if images is None and hasattr(fuser, "fuse_stream"):
-        # stacks (e.g. 65 microscope frames): one frame in memory at a time
-        from fusion_tf.core.imageio import read_image
-
-        result = fuser.fuse_stream((read_image(p) for p in args.images), args.multi or "calibration")
+    if images is None:
+        frames = _progress((read_image(p) for p in args.images), len(args.images), f"fusing with {args.model}")
+        if hasattr(fuser, "fuse_stream"):  # stacks (e.g. 65 microscope frames): one frame in memory at a time
+            result = fuser.fuse_stream(frames, args.multi or "calibration")
+        else:
+            result = fuser.fuse(list(frames))
     else:
-        result = fuser.fuse(images if images is not None else read_images(args.images, mode="keep"))
+        result = fuser.fuse(images)
     seconds = time.perf_counter() - t0
     write_image(args.output, result.fused)
     if args.save_raw:
@@ -77,7 +93,25 @@ def _cmd_fuse(args) -> int:
     return 0
 
 
+def _progress(items, total: int, desc: str):
+    """A tqdm bar on stderr when it is a terminal (silent in pipes, logs and tests)."""
+    from tqdm import tqdm
+
+    return tqdm(items, total=total, desc=desc, unit="frame", file=sys.stderr, disable=None, leave=False)
+
+
 def _cmd_export(args) -> int:
+    from fusion_tf import registry
+    from fusion_tf.core.imageio import check_outputs
+    from fusion_tf.weights.resolve import resolve
+
+    registry.get(args.model)
+    if Path(args.output).exists():
+        raise FusionError(f"-o {args.output} exists; choose a new folder (TF Serving layout: <root>/<model>/<version>)")
+    check_outputs({"-o": args.output})
+    if args.weights is not None:
+        resolve(args.model, args.weights)
+
     from fusion_tf.export import export_model
 
     path = export_model(args.model, args.weights, args.output)
@@ -135,10 +169,38 @@ def _loop_arguments(p: argparse.ArgumentParser) -> None:
                         "loss scaling) or bfloat16 (GPU or CPU); variables and losses stay float32")
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with its usage errors as one line (``fusion-tf fuse: error: …``) and exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def whole_number(minimum: int):
+    """argparse type: an integer ≥ ``minimum`` (rejected while parsing, before anything loads)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    parse.__name__ = f"whole number ≥ {minimum}"
+    return parse
+
+
+GLOBAL_FLAGS = {"--verbose": "show TensorFlow's own log lines", "--debug": "show the traceback of unexpected errors"}
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The full parser; ``command`` (the first word of argv) says which heavy parts to load."""
-    parser = argparse.ArgumentParser(prog="fusion-tf", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="fusion-tf", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"fusion_tf {__version__}")
+    for flag, text in GLOBAL_FLAGS.items():  # accepted anywhere on the line; main() takes them out first
+        parser.add_argument(flag, action="store_true", help=text + " (anywhere on the command line)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("models", help="list models and their parameter counts")
@@ -155,7 +217,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    help="mffgan: plain (default) or faithful (the original's byte-scaling and JPEG round trips)")
     p.add_argument("--multi", choices=("serial", "calibration"), help="gacn: strategy for more than 2 images")
     p.add_argument("--jit", action="store_true", help="XLA-compile inference (pays off for many same-size images)")
-    p.add_argument("--tile", type=int, metavar="N",
+    p.add_argument("--tile", type=whole_number(16), metavar="N",
                    help="fuse in N×N tiles with a halo of the model's receptive field: bounded memory for "
                         "large images, output identical to whole-image fusion")
     p.add_argument("--backend", choices=("tf", "onnxruntime"), default="tf",
@@ -191,15 +253,36 @@ def _missing(message: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    flags = {f for f in GLOBAL_FLAGS if f in argv}
+    argv = [a for a in argv if a not in GLOBAL_FLAGS]
+    from fusion_tf import tf_runtime
+
+    tf_runtime.configure(verbose="--verbose" in flags)  # before anything imports TensorFlow
     command = next((a for a in argv if not a.startswith("-")), None)
-    args = build_parser(command).parse_args(argv)
+    try:
+        args = build_parser(command).parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors (already printed, one line)
+        return int(exc.code or 0)
     try:
         return int(args.func(args) or 0)
     except FusionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # the user's files: permissions, a full disk, a vanished folder
+        if "--debug" in flags:
+            raise
+        print(f"error: {exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug: one line for the user, the traceback for the report
+        if "--debug" in flags:
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"error: unexpected {type(exc).__name__}{': ' + first if first else ''} "
+              f"(run with --debug for the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

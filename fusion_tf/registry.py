@@ -21,8 +21,11 @@ class ModelEntry:
     name: str
     title: str
     networks: str  # "module:function" returning {"generator": model, "discriminator": model, ...}
-    fuser: str  # "module:function(weights, **options) -> Fuser"
+    fuser: str  # "module:Class(network, **options) -> Fuser"
+    inference_network: str  # "module:function(WeightsSource) -> unloaded inference network"
     default_weights: Path | None = None
+    checkpoint_key: str = "generator"  # the network's key in training checkpoints and <key>.weights.h5 of runs
+    importers: dict = field(default_factory=dict)  # foreign format → "module:function(network, path)"
     prepare: str | None = None  # module with add_prepare_arguments(parser) and prepare(args)
     train: str | None = None  # module with add_train_arguments(parser) and train(args)
     fuser_options: tuple[str, ...] = ()  # keyword options its fuser understands (CLI flags)
@@ -41,8 +44,10 @@ MODELS: dict[str, ModelEntry] = {
         name="mffgan",
         title="MFF-GAN (Zhang et al., Inf. Fusion 2021) — unsupervised GAN, Y-channel fusion",
         networks="fusion_tf.models.mffgan:build_networks",
-        fuser="fusion_tf.inference.mffgan:load_fuser",
+        fuser="fusion_tf.inference.mffgan:MFFGANFuser",
+        inference_network="fusion_tf.inference.mffgan:build_network",
         default_weights=SHIPPED_DIR / "mffgan" / "generator.weights.h5",
+        importers={"tf1": "fusion_tf.weights.tf1:load_tf1_generator"},
         prepare="fusion_tf.data.mffgan",
         train="fusion_tf.training.mffgan",
         fuser_options=("output_mode", "jit_compile", "tile", "backend"),
@@ -53,7 +58,8 @@ MODELS: dict[str, ModelEntry] = {
         name="gipcgan",
         title="GIPC-GAN (Li et al., CIS 2023) — supervised GAN, Y-channel fusion; Tables 1–2 (paper only)",
         networks="fusion_tf.models.gipcgan:build_networks",
-        fuser="fusion_tf.inference.gipcgan:load_fuser",
+        fuser="fusion_tf.inference.gipcgan:GIPCGANFuser",
+        inference_network="fusion_tf.inference.gipcgan:build_network",
         default_weights=SHIPPED_DIR / "gipcgan" / "generator.weights.h5",
         prepare="fusion_tf.data.gipcgan",
         train="fusion_tf.training.gipcgan",
@@ -64,7 +70,8 @@ MODELS: dict[str, ModelEntry] = {
         name="gipcgan-compact",
         title="GIPC-GAN, count_matched variant — reproduces the paper's Table 4 parameter counts",
         networks="fusion_tf.models.gipcgan:build_networks_compact",
-        fuser="fusion_tf.inference.gipcgan:load_fuser_compact",
+        fuser="fusion_tf.inference.gipcgan:GIPCGANFuser",
+        inference_network="fusion_tf.inference.gipcgan:build_network_compact",
         default_weights=SHIPPED_DIR / "gipcgan-compact" / "generator.weights.h5",
         prepare="fusion_tf.data.gipcgan",
         train="fusion_tf.training.gipcgan",
@@ -75,8 +82,10 @@ MODELS: dict[str, ModelEntry] = {
         name="mfifgan",
         title="MFIF-GAN (Wang et al., SP:IC 2021) — WGAN-GP focus-map generator, SRR, RGB pixel selection",
         networks="fusion_tf.models.mfifgan:build_networks",
-        fuser="fusion_tf.inference.mfifgan:load_fuser",
-        default_weights=SHIPPED_DIR / "mfifgan" / "generator.weights.h5",  # none released: ours, when shipped
+        fuser="fusion_tf.inference.mfifgan:MFIFGANFuser",
+        inference_network="fusion_tf.inference.mfifgan:build_network",
+        default_weights=SHIPPED_DIR / "mfifgan" / "generator.weights.h5",  # none released: ours
+        importers={"npz": "fusion_tf.weights.mfifgan_npz:load_generator_npz"},
         prepare="fusion_tf.data.mfifgan",
         train="fusion_tf.training.mfifgan",
         fuser_options=("output_mode", "jit_compile", "tile", "backend"),
@@ -88,8 +97,11 @@ MODELS: dict[str, ModelEntry] = {
         name="gacn",
         title="GACN (Ma et al., Neurocomputing 2022) — decision map + boundary guided filter",
         networks="fusion_tf.models.gacn:build_networks",
-        fuser="fusion_tf.inference.gacn:load_fuser",
+        fuser="fusion_tf.inference.gacn:GACNFuser",
+        inference_network="fusion_tf.inference.gacn:build_network",
         default_weights=SHIPPED_DIR / "gacn" / "gacn.weights.h5",
+        checkpoint_key="gacn",
+        importers={"npz": "fusion_tf.weights.torch_npz:load_gacn_npz"},
         prepare="fusion_tf.data.gacn",
         train="fusion_tf.training.gacn",
         fuser_options=("multi", "tile", "backend"),
@@ -116,15 +128,29 @@ def build_networks(name: str) -> dict:
     return _resolve(get(name).networks)()
 
 
-def load_fuser(name: str, weights: str | None = None, **options):
-    """The model's fuser, loaded with ``weights`` (None: the shipped default)."""
+def check_options(name: str, **options) -> dict:
+    """The options ``name``'s fuser understands, ``None`` values dropped; others are a one-line error.
+
+    Cheap (no TensorFlow), so the CLI validates before any model loads.
+    """
     entry = get(name)
     unsupported = sorted(k for k, v in options.items() if v is not None and k not in entry.fuser_options)
     if unsupported:
-        raise FusionError(f"model {name} does not support option(s) {unsupported}")
-    if weights is None and (entry.default_weights is None or not entry.default_weights.is_file()):
-        raise FusionError(f"no shipped weights for {name}: pass --weights ({entry.weights_help})")
-    return _resolve(entry.fuser)(weights, **{k: v for k, v in options.items() if v is not None})
+        flags = ", ".join("--" + k.replace("_", "-") for k in unsupported)
+        raise FusionError(f"model {name} does not take {flags}")
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def load_fuser(name: str, weights=None, **options):
+    """The model's fuser with ``weights`` loaded (None: the shipped default; see
+    :mod:`fusion_tf.weights.resolve` for every accepted format)."""
+    from fusion_tf.weights.resolve import load_network
+
+    options = check_options(name, **options)
+    network, source = load_network(name, weights)
+    fuser = _resolve(get(name).fuser)(network, **options)
+    fuser.weights_source = source
+    return fuser
 
 
 def parameter_counts(name: str) -> list[tuple[str, int, int]]:

@@ -41,7 +41,7 @@ def test_build_and_crop_on_a_real_pair(shared, tmp_path):
     """One MFI-WHU pair (downsized): fused image = GACN's fusion, mask = its decision map ≥ ½."""
     from PIL import Image
 
-    from fusion_tf.inference.gacn import load_fuser
+    from fusion_tf import registry
 
     weights = shared / "reference/gacn/weights/GACN_state_dict_pytorch_layout.npz"
     src = tmp_path / "pairs"
@@ -54,7 +54,7 @@ def test_build_and_crop_on_a_real_pair(shared, tmp_path):
         pair.append(small)
     manifest = all_in_focus.build(src, tmp_path / "set", weights, progress=False)
     assert [s["id"] for s in manifest["samples"]] == ["MFI-WHU_01"]
-    expected = load_fuser(str(weights)).fuse(pair)
+    expected = registry.load_fuser("gacn", str(weights)).fuse(pair)
     fused = read_image(tmp_path / "set/images/MFI-WHU_01.png", mode="rgb")
     mask = read_image(tmp_path / "set/masks/MFI-WHU_01.png", mode="grey")
     np.testing.assert_array_equal(fused, expected.fused)

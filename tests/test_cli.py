@@ -53,9 +53,9 @@ def test_fuse_colour_and_three_images(tmp_path, small_pair, shared):
     assert main(["fuse", "--weights", str(shared / LYTRO_TF1), *small_pair, small_pair[0], "-o", str(out3),
                  "--save-raw", str(raw3)]) == 0
     # serial rule: ((a, b) → f) then (f, a); the raw output is that of the last pair
-    from fusion_tf.inference.mffgan import MFFGANFuser
+    from fusion_tf import registry
 
-    fuser = MFFGANFuser(str(shared / LYTRO_TF1))
+    fuser = registry.load_fuser("mffgan", str(shared / LYTRO_TF1))
     f, _ = fuser.fuse_pair(read_image(small_pair[0]), read_image(small_pair[1]))
     f2, raw = fuser.fuse_pair(f, read_image(small_pair[0]))
     np.testing.assert_array_equal(read_image(out3), f2)
@@ -105,7 +105,7 @@ def test_weights_of_wrong_model_are_refused(tmp_path, small_pair, capsys):
     path = tmp_path / "wrong.weights.h5"
     wrong.save_weights(str(path))
     _assert_fails(capsys, ["fuse", "--weights", str(path), *small_pair, "-o", str(tmp_path / "o.png")],
-                  "does not fit", tmp_path)
+                  "does not hold mffgan weights", tmp_path)
 
 
 def test_prepare_and_train_bad_store(tmp_path, capsys, shared):

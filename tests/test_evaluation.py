@@ -136,13 +136,17 @@ def test_model_path_times_each_call_and_saves_fused(lytro_sources, tmp_path, cap
             calls.append(len(images))
             return type("Result", (), {"fused": max_laplacian_fuse(images)})()
 
-    def load_fuser(name, weights=None):
-        assert (name, weights) in {("toy", None), ("plain", "w.h5")}
-        return ToyFuser() if name == "toy" else max_laplacian_fuse  # plain callable contract too
+    weights = tmp_path / "w.weights.h5"
+    weights.write_bytes(b"")  # exists: the weights are resolved (format, presence) before anything is fused
 
+    def load_fuser(model, weights=None):  # columns are labels; the model and weights reach the loader
+        assert (model, weights) in {("mffgan", None), ("gacn", str(weights_path))}
+        return ToyFuser() if weights is None else max_laplacian_fuse  # plain callable contract too
+
+    weights_path = weights
     monkeypatch.setattr(fusion_tf.registry, "load_fuser", load_fuser)
     out = tmp_path / "models"
-    rc, _, err = run_cmd(["--sources", lytro_sources, "--model", "toy", "--model", "plain=w.h5",
+    rc, _, err = run_cmd(["--sources", lytro_sources, "--model", "toy:mffgan", "--model", f"plain:gacn={weights}",
                           "--metrics", "qabf,en", "--workers", "1", "--no-plots", "--out", out], capsys)
     assert rc == 0, err
     assert calls == [2, 2]
@@ -158,13 +162,13 @@ def test_model_path_times_each_call_and_saves_fused(lytro_sources, tmp_path, cap
 def test_default_run_uses_samples_and_available_models(tmp_path, monkeypatch, capsys):
     import fusion_tf.registry
 
-    monkeypatch.setattr(fusion_tf.registry, "available_models", lambda: ["toy"])
+    monkeypatch.setattr(fusion_tf.registry, "available_models", lambda: ["gacn"])
     monkeypatch.setattr(fusion_tf.registry, "load_fuser", lambda name, weights=None: max_laplacian_fuse)
     out = tmp_path / "evaluate_default"
     assert command.default_run(out, metrics="qg_toolbox,en") == 0
     rows = read_csv(out / "per_image.csv")
     assert {r["image"] for r in rows} == {p.stem[:-2] for p in (command._samples_dir()).glob("*-A.jpg")}
-    assert {r["method"] for r in rows} == {"toy"}
+    assert {r["method"] for r in rows} == {"gacn"}
 
 
 def test_more_than_two_sources(shared, tmp_path, capsys):

@@ -9,7 +9,8 @@ import pytest
 
 from fusion_tf.core.imageio import read_image
 from fusion_tf.errors import InputImageError
-from fusion_tf.inference.gacn import CalibrationArgmax, GACNFuser, load_fuser
+from fusion_tf import registry
+from fusion_tf.inference.gacn import CalibrationArgmax, GACNFuser
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 REF = SHARED / "reference" / "gacn"
@@ -28,7 +29,7 @@ def _need(path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def fuser() -> GACNFuser:
-    return load_fuser(_need(WEIGHTS))
+    return registry.load_fuser("gacn", _need(WEIGHTS))
 
 
 def _published_agreement(fuser: GACNFuser, name: str) -> tuple[float, int]:
@@ -123,10 +124,10 @@ def test_serial_strategy(fuser):
     assert three.decision_map.min() >= 0 and three.decision_map.max() <= 1
     default = fuser.fuse([a, b, c])  # more than two images: calibration by default
     np.testing.assert_array_equal(default.fused, fuser.fuse([a, b, c], multi="calibration").fused)
-    serial = GACNFuser(None, multi="serial", model=fuser.model)  # the CLI's --multi goes to the constructor
+    serial = GACNFuser(fuser.model, multi="serial")  # the CLI's --multi goes to the constructor
     np.testing.assert_array_equal(serial.fuse([a, b, c]).fused, three.fused)
     with pytest.raises(InputImageError, match="strategy"):
-        GACNFuser(None, multi="mean")
+        GACNFuser(fuser.model, multi="mean")
     lazy = fuser.fuse_stream((im for im in (a, b, c)), "serial")  # frames read one at a time
     np.testing.assert_array_equal(lazy.fused, three.fused)
     with pytest.raises(InputImageError, match="got 1"):

@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from fusion_tf.errors import WeightsError
 from fusion_tf.models import gacn as G
+from fusion_tf.weights.resolve import load_weights
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 REF = SHARED / "reference" / "gacn"
@@ -31,7 +32,7 @@ def _need(path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def released():
-    return G.load_weights(G.build_gacn(), _need(WEIGHTS))
+    return load_weights("gacn", G.build_gacn(), _need(WEIGHTS))
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +67,7 @@ def test_layer_names_follow_pytorch_modules():
 
 def test_weight_import_consumes_everything(tmp_path):
     model = G.build_gacn()
-    G.load_weights(model, _need(WEIGHTS))
+    load_weights("gacn", model, _need(WEIGHTS))
     sd = dict(np.load(WEIGHTS))
     assert len(sd) == 69
     k = sd["decision_path_conv1.decision_path_conv1_Conv2d.weight"]
@@ -76,24 +77,24 @@ def test_weight_import_consumes_everything(tmp_path):
     extra = tmp_path / "extra.npz"
     np.savez(extra, **sd, unexpected=np.zeros(3, np.float32))
     with pytest.raises(WeightsError, match="not consumed"):
-        G.load_weights(G.build_gacn(), extra)
+        load_weights("gacn", G.build_gacn(), extra)
     missing = tmp_path / "missing.npz"
     np.savez(missing, **{k: v for k, v in sd.items() if not k.startswith("se_7")})
     with pytest.raises(WeightsError, match="se_7"):
-        G.load_weights(G.build_gacn(), missing)
+        load_weights("gacn", G.build_gacn(), missing)
     wrong = tmp_path / "wrong.npz"
     np.savez(wrong, **{**sd, "se_0.fc.0.weight": np.zeros((4, 16), np.float32)})
     with pytest.raises(WeightsError, match="shape"):
-        G.load_weights(G.build_gacn(), wrong)
+        load_weights("gacn", G.build_gacn(), wrong)
     with pytest.raises(WeightsError):
-        G.load_weights(G.build_gacn(), tmp_path / "nope.npz")
+        load_weights("gacn", G.build_gacn(), tmp_path / "nope.npz")
     with pytest.raises(WeightsError, match="not found"):
-        G.load_weights(G.build_gacn(), tmp_path / "w.pth")
+        load_weights("gacn", G.build_gacn(), tmp_path / "w.pth")
 
 
 def test_own_weights_roundtrip(tmp_path, released):
     path = G.save_weights(released, tmp_path / "gacn.weights.h5")
-    other = G.load_weights(G.build_gacn(), path)
+    other = load_weights("gacn", G.build_gacn(), path)
     x1, x2 = tf.random.stateless_uniform([1, 24, 20, 1], [1, 2]), tf.random.stateless_uniform([1, 24, 20, 1], [3, 4])
     for a, b in zip(released((x1, x2)), other((x1, x2))):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
@@ -102,7 +103,7 @@ def test_own_weights_roundtrip(tmp_path, released):
     junk = tmp_path / "junk.weights.h5"
     junk.write_bytes(b"not hdf5")
     with pytest.raises(WeightsError):
-        G.load_weights(G.build_gacn(), junk)
+        load_weights("gacn", G.build_gacn(), junk)
 
 
 # ------------------------------------------------------------------------------------------------

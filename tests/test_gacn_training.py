@@ -10,7 +10,8 @@ import pytest
 import tensorflow as tf
 
 from fusion_tf.data import gacn as data
-from fusion_tf.models.gacn import build_gacn, load_weights
+from fusion_tf.models.gacn import build_gacn
+from fusion_tf.weights.resolve import load_weights
 from fusion_tf.training import gacn as T
 
 
@@ -89,9 +90,9 @@ def test_train_command_validates_keeps_best_and_resumes(tmp_path, capsys):
     best = json.loads((run / "best.json").read_text())
     assert best["epoch"] in (1, 2) and np.isfinite(best["val_loss"])
     # both weight files load into the inference network
-    load_weights(build_gacn(), run / T.BEST_WEIGHTS)
-    load_weights(build_gacn(), run / "gacn.weights.h5")
-    load_weights(build_gacn(), run)  # a run folder works as --weights too
+    load_weights("gacn", build_gacn(), run / T.BEST_WEIGHTS)
+    load_weights("gacn", build_gacn(), run / "gacn.weights.h5")
+    load_weights("gacn", build_gacn(), run)  # a run folder works as --weights too
     # running again does nothing more (and validates nothing twice)
     assert T.train(_args(store, run)) == 0
     assert len((run / "val.csv").read_text().splitlines()) == 3

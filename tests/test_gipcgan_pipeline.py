@@ -112,9 +112,9 @@ def test_prepare_train_fuse(sharp, tmp_path, capsys):
     pair = [str(export / "test" / k / f"{test[0]}.png") for k in ("near", "far")]
     out = tmp_path / "fused.png"
     assert main(["fuse", "--model", "gipcgan", "--weights", str(run), *pair, "-o", str(out)]) == 0
-    from fusion_tf.inference.gipcgan import load_fuser
+    from fusion_tf import registry
 
-    fuser = load_fuser(str(run / "generator.weights.h5"))
+    fuser = registry.load_fuser("gipcgan", str(run / "generator.weights.h5"))
     expected = fuser.fuse([read_image(p) for p in pair]).fused
     assert expected.shape == (100, 100, 3)
     np.testing.assert_array_equal(read_image(out), expected)

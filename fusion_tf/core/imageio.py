@@ -50,6 +50,8 @@ def read_image(path: str | os.PathLike, mode: str = "keep") -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
+    if path.is_dir():
+        raise InputImageError(f"{path} is a folder, not an image")
     if not path.is_file():
         raise InputImageError(f"image not found: {path}")
     try:
@@ -93,6 +95,34 @@ def check_same_size(images: Sequence[np.ndarray], names: Sequence[str] | None = 
             raise InputImageError(
                 f"size mismatch: {names[0]} is {ref[1]}×{ref[0]} but {name} is {im.shape[1]}×{im.shape[0]} (W×H)"
             )
+
+
+def check_outputs(outputs: dict, inputs: Sequence[str | os.PathLike] = ()) -> None:
+    """Refuse unusable output paths before any work is done (``outputs``: flag → path or None).
+
+    An output that resolves to one of the inputs (``fuse a.jpg b.jpg -o a.jpg``), that is an existing
+    folder, that lies under a file, or that two flags share would lose the user's data or a whole run's
+    work at the very end, so each is one clear line up front.
+    """
+    sources = {Path(p).resolve(): str(p) for p in inputs}
+    seen: dict[Path, str] = {}
+    for flag, value in outputs.items():
+        if value is None:
+            continue
+        path = Path(value)
+        real = path.resolve()
+        if real in sources:
+            raise InputImageError(f"{flag} {value} is one of the input images; refusing to overwrite it")
+        if real in seen:
+            raise InputImageError(f"{flag} and {seen[real]} name the same file: {value}")
+        seen[real] = flag
+        if path.is_dir():
+            raise InputImageError(f"{flag} {value} is a folder; give a file name")
+        blocker = next((q for q in real.parents if q.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            raise InputImageError(f"{flag} {value}: {blocker} is a file, not a folder")
+        if blocker is not None and not os.access(blocker, os.W_OK):
+            raise InputImageError(f"{flag} {value}: no permission to write in {blocker}")
 
 
 @contextlib.contextmanager

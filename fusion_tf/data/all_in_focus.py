@@ -90,7 +90,7 @@ def _write_sample(work: Path, stem: str, image: np.ndarray, mask: np.ndarray) ->
 
 def build(pairs_dir: str | Path, out_dir: str | Path, gacn_weights: str | Path, progress: bool = True) -> dict:
     """Fuse every pair in ``pairs_dir`` with released GACN; write ``images/`` + ``masks/`` + manifest."""
-    from fusion_tf.inference.gacn import load_fuser
+    from fusion_tf import registry
 
     pairs_dir, out_dir = Path(pairs_dir), Path(out_dir)
     files = list_images(pairs_dir)
@@ -105,7 +105,7 @@ def build(pairs_dir: str | Path, out_dir: str | Path, gacn_weights: str | Path, 
     if bad:
         raise InputImageError(f"expected pairs, got {bad}")
     target = _NewSet(out_dir)
-    fuser = load_fuser(str(gacn_weights))
+    fuser = registry.load_fuser("gacn", str(gacn_weights))
     manifest = {"source": str(pairs_dir), "fused_by": "GACN, released weights", "weights": str(gacn_weights),
                 "mask": "GACN final decision map >= 0.5 (1 = first source sharp)", "samples": []}
     items = sorted(groups.items())

@@ -38,8 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sources", metavar="DIR",
                         help="source images grouped by name: <image>_1/_2(/_3...), <image>-A/-B(/-C) or "
                              "<image>_A/_B")
-    parser.add_argument("--model", action="append", default=[], metavar="NAME[=WEIGHTS]",
-                        help="fuse every group with this model (default weights unless =WEIGHTS); repeatable")
+    parser.add_argument("--model", action="append", default=[], metavar="[LABEL:]MODEL[=WEIGHTS]",
+                        help="fuse every group with MODEL (its shipped weights unless =WEIGHTS), shown as column "
+                             "LABEL (default: the model name); repeatable, e.g. --model mffgan "
+                             "--model orig:mffgan=../shared/reference/mff_gan/checkpoint/Lytro_model/CGAN.model-19")
     parser.add_argument("--fused", action="append", default=[], metavar="NAME=DIR",
                         help="folder of already fused results, one <image>.<ext> per group; repeatable")
     parser.add_argument("--match", metavar="CSV",
@@ -104,9 +106,15 @@ def _run(args) -> None:
     if not Path(args.sources).is_dir():
         raise InputImageError(f"--sources: not a folder: {args.sources}")
     groups = grouping.source_groups(args.sources)
-    models = grouping.parse_named(args.model, "--model", value_required=False)
+    models = grouping.parse_models(args.model)
+    if models:
+        from fusion_tf.weights.resolve import resolve
+
+        for _, model, weights in models:  # a missing or foreign weights file: before any fusing
+            if weights is not None:
+                resolve(model, weights)
     fused_specs = grouping.parse_named(args.fused, "--fused")
-    clash = {n for n, _ in models} & {n for n, _ in fused_specs}
+    clash = {n for n, _, _ in models} & {n for n, _ in fused_specs}
     if clash:
         raise FusionError(f"method name {sorted(clash)[0]!r} used for both --model and --fused")
     fused = grouping.fused_paths(groups, fused_specs, args.match)
@@ -140,7 +148,7 @@ def _run(args) -> None:
         report.write_summary_json(summary, ids, tmp / "summary.json", context={
             "sources": str(Path(args.sources)), "images": list(groups),
             "fused": {m: str(Path(next(iter(p.values()))).parent) for m, p in fused.items()},
-            "models": {n: w for n, w in models}, "match": args.match})
+            "models": {n: {"model": m, "weights": w} for n, m, w in models}, "match": args.match})
         if not args.no_plots:
             plots.make_plots(summary, records, columns, tmp)
         out.mkdir(parents=True, exist_ok=True)

@@ -282,7 +282,7 @@ def _fuse_all(p: Plan, counts: Counts, progress) -> dict[str, dict[str, dict[str
                 t0 = time.perf_counter()
                 tmp = Path(tempfile.mkdtemp(prefix=".fuse-", dir=p.work))
                 try:
-                    jobs = runner.run_models([(m.name, str(m.weights))], todo, tmp, load_fuser=load, progress=progress)
+                    jobs = runner.run_models([(m.name, m.model, str(m.weights))], todo, tmp, load_fuser=load, progress=progress)
                     for job in jobs:
                         paths[job.image].parent.mkdir(parents=True, exist_ok=True)
                         os.replace(job.fused, paths[job.image])

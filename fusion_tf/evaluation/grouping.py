@@ -20,7 +20,7 @@ from pathlib import Path
 from fusion_tf.core.imageio import IMAGE_SUFFIXES, group_sources
 from fusion_tf.errors import FusionError, InputImageError
 
-__all__ = ["parse_named", "source_groups", "read_match_csv", "fused_paths"]
+__all__ = ["parse_named", "parse_models", "source_groups", "read_match_csv", "fused_paths"]
 
 
 def parse_named(values, flag: str, value_required: bool = True) -> list[tuple[str, str | None]]:
@@ -36,6 +36,26 @@ def parse_named(values, flag: str, value_required: bool = True) -> list[tuple[st
             raise FusionError(f"method name {name!r} given twice")
         seen.add(name)
         out.append((name, value or None))
+    return out
+
+
+def parse_models(values) -> list[tuple[str, str, str | None]]:
+    """``--model [LABEL:]MODEL[=WEIGHTS]`` → ``(label, model, weights)``; labels unique.
+
+    The label is the method's column in the reports, so one model can appear twice with different
+    weights (``--model ours:mffgan --model orig:mffgan=…/CGAN.model-19``).  Models are checked here,
+    before anything is fused.
+    """
+    from fusion_tf import registry
+
+    out = []
+    for label, weights in parse_named(values, "--model", value_required=False):
+        column, sep, model = label.partition(":")
+        if sep and not (column.strip() and model.strip()):
+            raise FusionError(f"--model expects [LABEL:]MODEL[=WEIGHTS], got {label!r}")
+        model = model.strip() if sep else column
+        registry.get(model)  # unknown model: one line, listing the available ones
+        out.append((column.strip(), model, weights))
     return out
 
 

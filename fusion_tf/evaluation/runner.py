@@ -103,12 +103,12 @@ def _call_fuser(fuser, images: list[np.ndarray]) -> np.ndarray:
     return np.asarray(out)
 
 
-def run_models(models: list[tuple[str, str | None]], groups: dict[str, Sequence[Path]], fused_dir: Path,
+def run_models(models: list[tuple[str, str, str | None]], groups: dict[str, Sequence[Path]], fused_dir: Path,
                load_fuser: Callable | None = None, progress: bool | None = None) -> list[Job]:
-    """Fuse every group with every model (in this process), timing each call, and write the fused
-    images to ``fused_dir/<model>/<image>.png``. Returns the scoring jobs.
+    """Fuse every group with every ``(label, model, weights)`` (in this process), timing each call, and
+    write the fused images to ``fused_dir/<label>/<image>.png``. Returns the scoring jobs.
 
-    ``load_fuser(name, weights)`` defaults to ``fusion_tf.registry.load_fuser``, imported here
+    ``load_fuser(model, weights)`` defaults to ``fusion_tf.registry.load_fuser``, imported here
     lazily so metric-only runs never import TensorFlow.
     """
     if not models:
@@ -120,8 +120,8 @@ def run_models(models: list[tuple[str, str | None]], groups: dict[str, Sequence[
     jobs = []
     bar = tqdm(total=len(models) * len(groups), desc="fusing", unit="img", disable=_quiet(progress), file=sys.stderr)
     try:
-        for name, weights in models:
-            fuser = load_fuser(name, weights)
+        for name, model, weights in models:
+            fuser = load_fuser(model, weights)
             for image, paths in groups.items():
                 srcs = read_images([str(p) for p in paths])
                 t0 = time.perf_counter()

@@ -17,7 +17,6 @@ Graphs are ``tf.function``s with dynamic H, W (no XLA: it would recompile for ev
 
 from __future__ import annotations
 
-import os
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
@@ -27,7 +26,7 @@ from fusion_tf.core.color import rgb_to_grey_skimage
 from fusion_tf.errors import InputImageError
 from fusion_tf.inference import backends, tiling
 from fusion_tf.inference.base import FusionResult
-from fusion_tf.models.gacn import GACN, build_gacn, load_weights, spatial_frequency
+from fusion_tf.models.gacn import GACN, build_gacn, spatial_frequency
 
 MULTI_STRATEGIES = ("serial", "calibration")
 #: smallest image side: the guided filter needs more than 2r + 1 = 7 pixels
@@ -66,14 +65,11 @@ class GACNFuser:
 
     name = "gacn"
 
-    def __init__(self, weights: str | os.PathLike | None = None, multi: str | None = None, model: GACN | None = None,
-                 backend: str | None = None, tile: int | None = None):
+    def __init__(self, model: GACN, multi: str | None = None, backend: str | None = None, tile: int | None = None):
         if multi not in (None,) + MULTI_STRATEGIES:
             raise InputImageError(f"unknown multi-image strategy {multi!r}; use one of {MULTI_STRATEGIES}")
         self.multi = multi
-        self.model = model if model is not None else build_gacn()
-        if weights is not None:
-            load_weights(self.model, weights)
+        self.model = model
         m = self.model
         self._pair = tf.function(self._pair_graph, input_signature=[_GREY, _GREY])
         self._sf = tf.function(lambda g: m.spatial_frequency_of(g, training=False), input_signature=[_GREY])
@@ -241,8 +237,6 @@ class CalibrationArgmax:
         self.count += 1
 
 
-def load_fuser(weights: str | os.PathLike | None, multi: str | None = None, backend: str | None = None,
-               tile: int | None = None) -> GACNFuser:
-    """Registry entry point: a :class:`GACNFuser` with ``.npz`` / ``.weights.h5`` weights and a default
-    N-image strategy (``None``: pair fusion for two images, calibration for more)."""
-    return GACNFuser(weights, multi=multi, backend=backend, tile=tile)
+def build_network(source=None) -> GACN:
+    """Registry hook: the unloaded network (weights come from :mod:`fusion_tf.weights.resolve`)."""
+    return build_gacn()

@@ -17,19 +17,14 @@ Output modes (spec ``mff_gan.md`` §8–§9):
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import numpy as np
 
 from fusion_tf.core import color
 from fusion_tf.inference.luma import LumaFuser
 from fusion_tf.models.mffgan import build_generator
-from fusion_tf.paths import SHIPPED_DIR
-from fusion_tf.weights.own import load_own_weights
-from fusion_tf.weights.tf1 import is_tf1_checkpoint, load_tf1_checkpoint
 
 OUTPUT_MODES = ("plain", "faithful")
-DEFAULT_WEIGHTS = SHIPPED_DIR / "mffgan" / "generator.weights.h5"
 
 
 def jpeg_round_trip(grey: np.ndarray, quality: int = 75) -> np.ndarray:
@@ -51,15 +46,9 @@ def bytescale(x: np.ndarray) -> np.ndarray:
     return ((x - lo) * scale + 0.5).clip(0, 255).astype(np.uint8)
 
 
-def load_generator(weights: str | None = None):
-    """A built generator with ``weights``: TF1 checkpoint prefix, own weights/run/checkpoint, or default."""
-    g = build_generator()
-    path = DEFAULT_WEIGHTS if weights is None else Path(weights)
-    if weights is not None and is_tf1_checkpoint(path):
-        load_tf1_checkpoint(path, g)
-    else:
-        load_own_weights(g, path, key="generator", weights_name="generator")
-    return g
+def build_network(source=None):
+    """Registry hook: the unloaded generator (weights come from :mod:`fusion_tf.weights.resolve`)."""
+    return build_generator()
 
 
 class MFFGANFuser(LumaFuser):
@@ -71,12 +60,12 @@ class MFFGANFuser(LumaFuser):
 
     name = "mffgan"
 
-    def __init__(self, weights: str | None = None, output_mode: str = "plain", jit_compile: bool = False,
+    def __init__(self, generator, output_mode: str = "plain", jit_compile: bool = False,
                  backend: str | None = None, tile: int | None = None):
         if output_mode not in OUTPUT_MODES:
             raise ValueError(f"output_mode must be one of {OUTPUT_MODES}")
         self.output_mode = output_mode
-        super().__init__(load_generator(weights), jit_compile=jit_compile, backend=backend, tile=tile)
+        super().__init__(generator, jit_compile=jit_compile, backend=backend, tile=tile)
 
     def _luma_in(self, image: np.ndarray) -> np.ndarray:
         if image.ndim == 3 and self.output_mode == "faithful":
@@ -88,7 +77,3 @@ class MFFGANFuser(LumaFuser):
         if self.output_mode == "faithful":
             return jpeg_round_trip(bytescale(raw * 127.5 + 127.5)).astype(np.float64)
         return super()._luma_out(raw)
-
-
-def load_fuser(weights: str | None = None, **options) -> MFFGANFuser:
-    return MFFGANFuser(weights, **options)

@@ -18,7 +18,6 @@ writer's business (``-o name.jpg``).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -28,8 +27,6 @@ from fusion_tf.errors import InputImageError
 from fusion_tf.inference import backends, tiling
 from fusion_tf.inference.base import FusionResult
 from fusion_tf.models.mfifgan import build_generator, fold_generator
-from fusion_tf.paths import SHIPPED_DIR
-from fusion_tf.weights.own import load_own_weights
 
 OUTPUT_MODES = ("plain", "faithful")
 SRR_FRACTION = 0.001
@@ -79,28 +76,9 @@ def fix_size(focus: np.ndarray, height: int, width: int) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------
 # Weights
 # ----------------------------------------------------------------------------------------------
-#: our trained generator (no released weights exist)
-DEFAULT_WEIGHTS = SHIPPED_DIR / "mfifgan" / "generator.weights.h5"
-
-
-def load_generator(weights: str | None):
-    """A built generator: PyTorch-layout ``.npz`` (original key names) or own weights/run/checkpoint."""
-    g = build_generator()
-    if weights is None:
-        if not DEFAULT_WEIGHTS.is_file():
-            from fusion_tf.errors import WeightsError
-
-            raise WeightsError("MFIF-GAN has no released weights and none are shipped here: pass --weights "
-                               "(G.npz, .weights.h5 or a run folder)")
-        weights = DEFAULT_WEIGHTS
-    path = Path(weights)
-    if path.suffix == ".npz":
-        from fusion_tf.weights.mfifgan_npz import load_generator_npz
-
-        load_generator_npz(g, path)
-    else:
-        load_own_weights(g, path, key="generator", weights_name="generator")
-    return g
+def build_network(source=None):
+    """Registry hook: the unloaded generator (weights come from :mod:`fusion_tf.weights.resolve`)."""
+    return build_generator()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -120,12 +98,11 @@ class MFIFGANFuser:
 
     name = "mfifgan"
 
-    def __init__(self, weights: str | None = None, output_mode: str = "plain", jit_compile: bool = False,
-                 srr_fraction: float = SRR_FRACTION, generator=None, backend: str | None = None,
-                 tile: int | None = None):
+    def __init__(self, generator, output_mode: str = "plain", jit_compile: bool = False,
+                 srr_fraction: float = SRR_FRACTION, backend: str | None = None, tile: int | None = None):
         if output_mode not in OUTPUT_MODES:
             raise ValueError(f"output_mode must be one of {OUTPUT_MODES}")
-        self.generator = generator if generator is not None else load_generator(weights)
+        self.generator = generator
         self.output_mode, self.srr_fraction = output_mode, srr_fraction
         self.folded = fold_generator(self.generator)
         spec = tf.TensorSpec((None, None, None, 3), tf.float32)
@@ -177,7 +154,3 @@ class MFIFGANFuser:
         for nxt in images[1:]:
             fused, raw, d = self.fuse_pair(fused, nxt)
         return FusionResult(fused=fused, raw=raw.astype(np.float32), decision_map=d)
-
-
-def load_fuser(weights: str | None = None, **options) -> MFIFGANFuser:
-    return MFIFGANFuser(weights, **options)

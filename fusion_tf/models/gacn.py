@@ -192,21 +192,6 @@ def build_networks() -> dict:
     return {"gacn": build_gacn()}
 
 
-def load_weights(model: GACN, path: str | os.PathLike) -> GACN:
-    """Load weights into ``model``: the released PyTorch-layout ``.npz``, or this project's own
-    ``.weights.h5`` / training run folder / checkpoint prefix (:mod:`fusion_tf.weights.own`)."""
-    path = Path(path)
-    if path.suffix == ".npz":
-        from fusion_tf.weights.torch_npz import load_gacn_npz
-
-        load_gacn_npz(model, path)
-    else:
-        from fusion_tf.weights.own import load_own_weights
-
-        load_own_weights(model, path, key="gacn", weights_name="gacn")
-    return model
-
-
 def save_weights(model: GACN, path: str | os.PathLike) -> Path:
     """Save as Keras ``.weights.h5`` (the name must end with it; Keras refuses other suffixes)."""
     path = Path(path)

@@ -93,3 +93,8 @@ def load_tf1_checkpoint(prefix: str | os.PathLike, generator, discriminator=None
     leftover = [n for n in reader.get_variable_to_shape_map() if n.split("/")[0] in scopes and n not in used]
     if leftover:
         raise WeightsError(f"{prefix}: {len(leftover)} tensors not consumed, e.g. {sorted(leftover)[:3]}")
+
+
+def load_tf1_generator(generator, prefix: str | os.PathLike) -> None:
+    """Importer hook of the weights resolver: the generator alone, (network, path) order."""
+    load_tf1_checkpoint(prefix, generator)
