@@ -17,7 +17,7 @@ from fusion_tf.data import gacn as D
 from fusion_tf.data import sources
 from fusion_tf.errors import InputImageError, StoreError
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+from shared_data import SHARED, need
 DATAGEN_REF = SHARED / "reference" / "gacn" / "intermediates" / "datagen_reference.npz"
 
 
@@ -25,8 +25,7 @@ DATAGEN_REF = SHARED / "reference" / "gacn" / "intermediates" / "datagen_referen
 # Synthesis
 # ------------------------------------------------------------------------------------------------
 def test_blur_pair_matches_original():
-    if not DATAGEN_REF.exists():
-        pytest.fail(f"shared reference data missing: {DATAGEN_REF}")
+    need(DATAGEN_REF)
     ref = np.load(DATAGEN_REF)
     t = lambda k: tf.constant(ref[k].transpose(0, 2, 3, 1))  # noqa: E731
     a, b, soft = D.blur_pair(t("img"), t("mask"), int(ref["filter_size"]))

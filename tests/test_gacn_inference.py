@@ -12,7 +12,7 @@ from fusion_tf.errors import InputImageError
 from fusion_tf import registry
 from fusion_tf.inference.gacn import CalibrationArgmax, GACNFuser
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+from shared_data import SHARED, need
 REF = SHARED / "reference" / "gacn"
 WEIGHTS = REF / "weights" / "GACN_state_dict_pytorch_layout.npz"
 PAIRS = SHARED / "data" / "gacn_test26"
@@ -22,9 +22,7 @@ ALL_26 = sorted(p.name[: -len("_1.png")] for p in PAIRS.glob("*_1.png")) if PAIR
 
 
 def _need(path: Path) -> Path:
-    if not path.exists():
-        pytest.fail(f"shared reference data missing: {path}")
-    return path
+    return need(path)
 
 
 @pytest.fixture(scope="module")

@@ -18,16 +18,14 @@ from fusion_tf.errors import WeightsError
 from fusion_tf.models import gacn as G
 from fusion_tf.weights.resolve import load_weights
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+from shared_data import SHARED, need
 REF = SHARED / "reference" / "gacn"
 WEIGHTS = REF / "weights" / "GACN_state_dict_pytorch_layout.npz"
 CROP = REF / "intermediates" / "intermediates_lytro01_crop128_r200_c150.npz"
 
 
 def _need(path: Path) -> Path:
-    if not path.exists():
-        pytest.fail(f"shared reference data missing: {path}")
-    return path
+    return need(path)
 
 
 @pytest.fixture(scope="module")

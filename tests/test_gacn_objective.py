@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,14 +9,13 @@ import tensorflow as tf
 
 from fusion_tf.objectives.gacn import dice_loss, gacn_loss, soft_qg
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+from shared_data import SHARED, need
 LOSS_REF = SHARED / "reference" / "gacn" / "intermediates" / "loss_reference.npz"
 
 
 @pytest.fixture(scope="module")
 def ref():
-    if not LOSS_REF.exists():
-        pytest.fail(f"shared reference data missing: {LOSS_REF}")
+    need(LOSS_REF)
     data = np.load(LOSS_REF)
     return {k: (tf.constant(data[k].transpose(0, 2, 3, 1)) if data[k].ndim == 4 else float(data[k])) for k in data.files}
 
