@@ -12,6 +12,23 @@ and :func:`compute` evaluates several ids on one image triple.
 Sources: the metrics are defined for exactly two source images (the spec gives no rule for
 more). :func:`compute_sources` accepts a list of sources and raises ``ValueError`` for a list
 of length != 2 unless only no-reference metrics (``needs_sources=False``) are asked for.
+
+Flat (constant) windows - which reference each default follows (issue #16):
+
+* ``fmi_pixel``, ``fmi_edge``, ``fmi_dct``: the authors' ``fmi.m`` (mhaghighat/fmi). B's
+  window is compared with the fused window *as the A pass left it* (normalised unless A's window
+  equalled it): ``compare_normalised=True`` (``False``: compare with the raw fused window, the
+  previous default). A pair of constant windows scores what MATLAB's arithmetic gives, 1
+  (left-to-right ``mean`` of nine 1/9 leaves a residue, so c = 1), independent of memory order.
+  Only ``fmi_pixel`` moves; on binary edge maps and DCT coefficients both settings agree to
+  round-off (GACN's published FMI_EDGE/FMI_DCT checks are unchanged).
+* ``qy`` (stable variant), ``qc``: exact two-pass variances; a window constant in an image
+  (max == min) has variance and covariances with it exactly 0, so Liu 2020's
+  sigma_A^2 + sigma_B^2 == 0 guard (lambda = 0.5) applies as written. ``qy_onepass`` stays the
+  literal ``metricYang`` port, unstable there by design (spec §3.10).
+* ``qe``, ``qw``, ``qs``: 8x8 window sums formed directly, as MATLAB's ``filter2`` does (Liu
+  2020 code under GNU Octave to ~2e-15); ``qe(..., integral=True)`` keeps the integral-image sums,
+  exact on grey images but up to ~2e-6 off on Q_E's non-integer edge images.
 """
 
 from __future__ import annotations

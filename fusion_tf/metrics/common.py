@@ -117,10 +117,28 @@ def sep_filter_valid(x: np.ndarray, k_rows: np.ndarray, k_cols: np.ndarray | Non
 
 
 def box_sum_valid(x: np.ndarray, n: int) -> np.ndarray:
-    """Sum over every n x n window fully inside x (``filter2(ones(n), x, 'valid')``), via integral image."""
+    """Sum over every n x n window fully inside x (``filter2(ones(n), x, 'valid')``), via integral
+    image: exact on integer-valued data (sums < 2^53); on other data the error grows with the
+    running sums (see :func:`box_sum_direct`)."""
     c = np.zeros((x.shape[0] + 1, x.shape[1] + 1))
     np.cumsum(np.cumsum(x, axis=0), axis=1, out=c[1:, 1:])
     return c[n:, n:] - c[:-n, n:] - c[n:, :-n] + c[:-n, :-n]
+
+
+def box_sum_direct(x: np.ndarray, n: int) -> np.ndarray:
+    """``filter2(ones(n), x, 'valid')`` by direct sums: n shifted adds down the rows, then n across.
+
+    Each window sum is formed from its own n*n values, so its round-off is ~1e-16 relative to the
+    window's magnitude on any data; :func:`box_sum_valid` differences large running sums, exact
+    only on integer data."""
+    H, W = x.shape
+    rows = x[0:H - n + 1].copy()
+    for k in range(1, n):
+        rows += x[k:H - n + 1 + k]
+    out = rows[:, 0:W - n + 1].copy()
+    for k in range(1, n):
+        out += rows[:, k:W - n + 1 + k]
+    return out
 
 
 def freqspace_grid(shape):

@@ -6,10 +6,14 @@ the Fréchet bound and independence, and the normalised MI. The reference loops 
 and over 9 x 9 CDF pairs per window (~10 min for 520 x 520); here the windows of a chunk are the
 columns of (9, n) arrays, and the 9 x 9 joint PDF is never formed (see :func:`_window_fmi`), which
 takes about a second per feature. ``tests/test_metrics_properties.py`` checks it against a
-literal per-window port.
+literal per-window port, ``tests/test_metrics_flat_regions.py`` against a transcription of
+``fmi.m`` with MATLAB's summation order on images with constant windows (see :func:`fmi` for the
+two places where the reference's arithmetic, not its description, decides the value).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -72,17 +76,57 @@ def _plogp(p: np.ndarray) -> np.ndarray:
 
 def _fused_side(f: np.ndarray) -> dict:
     """Per-window quantities of the normalised fused windows f (shape (l, n)), shared by A and B."""
-    l = f.shape[0]
-    pdf = f / f.sum(axis=0)
+    pdf = _pdf(f)
     cdf = _cumsum0(pdf)
     log = _log2_pos(pdf)
-    dev = pdf - pdf.mean(axis=0)
-    idx = np.arange(1, l + 1, dtype=np.float64)
+    dev = _deviation(pdf)
     return {
-        "pdf": pdf, "cdf": cdf, "dev": dev, "dev2": (dev * dev).sum(axis=0),
-        "sd": np.sqrt(np.maximum(idx * idx @ pdf - (idx @ pdf) ** 2, 0.0)),
-        "log": log, "plogp": (pdf * log).sum(axis=0), "cdf_sum": cdf.sum(axis=0),
+        "pdf": pdf, "cdf": cdf, "dev": dev, "dev2": _seq_sum(dev * dev),
+        "sd": _pdf_sd(pdf), "log": log, "plogp": (pdf * log).sum(axis=0),
+        "cdf_sum": cdf.sum(axis=0),
     }
+
+
+# The reference's arithmetic, reproduced operation by operation where a round-off residue decides
+# a branch. With l = 9 values MATLAB's left-to-right sum of nine 1/9 is 1 + 2^-52, so the PDF of a
+# constant (all-ones) window has mean != 1/9 and a uniform, non-zero deviation d = 1/9 - mean;
+# a pair of constant windows then has sum(d*d) / sqrt(sum(d*d) * sum(d*d)) = 1 exactly (c = 1,
+# a perfectly dependent pair, FMI ~= 1), not the c = 0 (independent pair, FMI ~= 0) that an exact
+# or pairwise sum would give. The same holds for w = 5 and 7 (the sums are 1 + 2^-52 and 1 + 3 2^-52).
+# Summing row by row over the (l, n) arrays makes this independent of memory order (NumPy's
+# reduction along a contiguous axis is pairwise and gives exactly 1).
+def _seq_sum(x: np.ndarray) -> np.ndarray:
+    """Sum down the first axis strictly left to right, like MATLAB's ``sum`` of a short vector."""
+    out = x[0].copy()
+    for k in range(1, x.shape[0]):
+        out += x[k]
+    return out
+
+
+def _pdf(x: np.ndarray) -> np.ndarray:
+    """``x(:) ./ sum(sum(x))`` per column: the window's columns (w consecutive rows of the
+    column-major flattening) are summed first, then the column sums, as MATLAB does."""
+    l = x.shape[0]
+    w = math.isqrt(l)
+    total = _seq_sum(x[0:w])
+    for j in range(1, w):
+        total = total + _seq_sum(x[j * w:(j + 1) * w])
+    return x / total
+
+
+def _deviation(pdf: np.ndarray) -> np.ndarray:
+    """``pdf - mean(pdf)`` with MATLAB's mean (left-to-right sum, then / l)."""
+    return pdf - _seq_sum(pdf) / pdf.shape[0]
+
+
+def _pdf_sd(pdf: np.ndarray) -> np.ndarray:
+    """Population standard deviation of the index under the PDF from the reference's running sums
+    of i*p and i^2*p (a one-point PDF gives exactly 0). A round-off negative variance, where MATLAB
+    would return an imaginary sd, is clamped to 0."""
+    idx = np.arange(1, pdf.shape[0] + 1, dtype=np.float64)[:, None]
+    e1 = _seq_sum(idx * pdf)
+    e2 = _seq_sum(idx * idx * pdf)
+    return np.sqrt(np.maximum(e2 - e1 * e1, 0.0))
 
 
 def _log2_pos(pdf: np.ndarray) -> np.ndarray:
@@ -124,14 +168,13 @@ def _window_fmi(s: np.ndarray, fs: dict) -> np.ndarray:
     """
     l, n = s.shape
     f_pdf, f_cdf = fs["pdf"], fs["cdf"]
-    s_pdf = s / s.sum(axis=0)
+    s_pdf = _pdf(s)
     s_cdf = _cumsum0(s_pdf)
-    dev = s_pdf - s_pdf.mean(axis=0)
-    num = (dev * fs["dev"]).sum(axis=0)
+    dev = _deviation(s_pdf)
+    num = _seq_sum(dev * fs["dev"])  # the reference's c, with its summation order (see _seq_sum)
     with np.errstate(invalid="ignore", divide="ignore"):
-        c = np.where(num == 0, 0.0, num / np.sqrt((dev * dev).sum(axis=0) * fs["dev2"]))
-    idx = np.arange(1, l + 1, dtype=np.float64)
-    s_sd = np.sqrt(np.maximum(idx * idx @ s_pdf - (idx @ s_pdf) ** 2, 0.0))
+        c = np.where(num == 0, 0.0, num / np.sqrt(_seq_sum(dev * dev) * fs["dev2"]))
+    s_sd = _pdf_sd(s_pdf)
     pos = c >= 0
 
     # Source breakpoints O (increasing, O_{-1} = 0) and the source PDF of each O-interval.
@@ -184,7 +227,7 @@ def _window_fmi(s: np.ndarray, fs: dict) -> np.ndarray:
 
 
 def _fmi_features(af: np.ndarray, bf: np.ndarray, ff: np.ndarray, w: int = 3,
-                  compare_normalised: bool = False) -> float:
+                  compare_normalised: bool = True) -> float:
     wa, wb, wf = _windows(af, w), _windows(bf, w), _windows(ff, w)
     total = 0.0
     for start in range(0, wa.shape[0], _CHUNK):
@@ -192,8 +235,8 @@ def _fmi_features(af: np.ndarray, bf: np.ndarray, ff: np.ndarray, w: int = 3,
         f_norm = _minmax(sf)
         eq_a = (sa == sf).all(axis=0)
         if compare_normalised:
-            # analysis_fmi.m quirk: after the A pass the fused window variable holds its normalised
-            # values (unless A's window equalled it) and B's equality test compares against that.
+            # fmi.m: the A pass overwrites fSub with its normalised values (unless A's window
+            # equalled it), and B's equality test compares B's raw window against that.
             eq_b = (sb == np.where(eq_a, sf, f_norm)).all(axis=0)
         else:
             eq_b = (sb == sf).all(axis=0)
@@ -209,14 +252,35 @@ def _fmi_features(af: np.ndarray, bf: np.ndarray, ff: np.ndarray, w: int = 3,
     return total / wa.shape[0]
 
 
-def fmi(a, b, fused, feature: str = "edge", w: int = 3, compare_normalised: bool = False) -> float:
+def fmi(a, b, fused, feature: str = "edge", w: int = 3, compare_normalised: bool = True) -> float:
     """Fast-FMI with a chosen feature: 'edge' (MATLAB ``edge`` Sobel), 'dct' (``dct2``, orthonormal
-    DCT-II of the whole image) or 'none' (raw pixels); ``w`` x ``w`` sliding windows.
+    DCT-II of the whole image) or 'none' (raw pixels); ``w`` x ``w`` sliding windows. Follows the
+    authors' ``fmi.m`` (mhaghighat/fmi) step by step, in two places where that matters:
 
-    A window pair scores 1 when the source and fused feature windows are equal (spec §3.16). The
-    ``analysis_fmi.m`` copy in circulation instead compares B's window with the fused window
-    *after* min-max normalising it in the A pass; ``compare_normalised=True`` reproduces that (it
-    lowers FMI_EDGE on GACN's results from 0.8977, GACN's published 0.8978, to 0.8797).
+    * **B's equality test** (``compare_normalised``). A window pair scores 1 when the source and
+      fused feature windows are equal (spec §3.16). In ``fmi.m`` the A pass overwrites the fused
+      window with its min-max normalised version (unless A's window equalled it), so the B pass
+      compares B's *raw* window with the *normalised* fused window. ``compare_normalised=True``
+      (default) is that behaviour; ``False`` compares B with the raw fused window, as the fast-FMI
+      paper's description reads (and as the previous default did).
+    * **Constant windows.** A constant window normalises to ones, its PDF to 1/l. The reference
+      then takes the Pearson correlation c of two PDFs, and for two constant windows that is a
+      ratio of round-off residues: MATLAB's left-to-right ``mean`` of nine 1/9 is (1 + 2^-52)/9,
+      the deviations are a uniform d != 0 and c = sum(d d)/sqrt(sum(d d) sum(d d)) = 1, so the
+      pair is perfectly dependent and scores ~1 (1 - O(1e-15)). This port reproduces that
+      arithmetic (left-to-right sums, ``sum(sum(.))`` by columns) independently of memory order;
+      a constant window against a non-constant one gets |c| ~ 1e-16 and scores ~0, as in the
+      reference. (The same holds for w = 5 and 7.)
+
+    The two ``compare_normalised`` settings differ where B's raw window equals F's raw window
+    but not F's normalised one: with ``False`` the pair scores 1; with ``True`` it is scored
+    through the formula on identical normalised windows, which gives 1 - O(1e-15), except for a
+    one-point PDF (one pixel above an otherwise constant window: entropy 0, MI 0), which scores 0.
+    On binary (``edge``) or DCT features that exception cannot arise, so there the two settings
+    agree to round-off (GACN's 26 results: FMI_EDGE identical to 2e-16); on raw pixels they differ
+    (GACN's ``gray_mwg_clock``: 0.65875 vs 0.66029). The large gaps seen before this version
+    (FMI_PIXEL up to 0.37 from Octave; FMI_EDGE on GACN's results 0.8977 vs 0.8797 between the
+    settings) came from constant pairs scored 0 by NumPy's pairwise sums.
     """
     a, b, f = check_inputs(a, b, fused)
     if w % 2 == 0 or min(f.shape) < w:
@@ -232,18 +296,23 @@ def fmi(a, b, fused, feature: str = "edge", w: int = 3, compare_normalised: bool
     return _fmi_features(*feats, w=w, compare_normalised=compare_normalised)
 
 
-def fmi_edge(a, b, fused) -> float:
+def fmi_edge(a, b, fused, compare_normalised: bool = True) -> float:
     """Fast-FMI on MATLAB ``edge`` (Sobel, automatic threshold, thinning) binary maps — GACN's
-    FMI_EDGE (its Table 1 value for GACN, 0.897806, is reproduced as 0.89772)."""
-    return fmi(a, b, fused, "edge")
+    FMI_EDGE (its Table 1 value for GACN, 0.897806, is reproduced as 0.89772). Follows the authors'
+    ``fmi.m``; on binary maps ``compare_normalised`` changes nothing beyond round-off (see
+    :func:`fmi`)."""
+    return fmi(a, b, fused, "edge", compare_normalised=compare_normalised)
 
 
-def fmi_dct(a, b, fused) -> float:
+def fmi_dct(a, b, fused, compare_normalised: bool = True) -> float:
     """Fast-FMI on whole-image ``dct2`` coefficients — GACN's FMI_DCT (Table 1: 0.4058; the
-    published PNGs give 0.4061)."""
-    return fmi(a, b, fused, "dct")
+    published PNGs give 0.4061). Follows the authors' ``fmi.m`` (GNU Octave agrees to 2e-15)."""
+    return fmi(a, b, fused, "dct", compare_normalised=compare_normalised)
 
 
-def fmi_pixel(a, b, fused) -> float:
-    """Fast-FMI on raw pixels (``feature='none'``; Liu 2024 collection's FMI_pixel)."""
-    return fmi(a, b, fused, "none")
+def fmi_pixel(a, b, fused, compare_normalised: bool = True) -> float:
+    """Fast-FMI on raw pixels (``feature='none'``; Liu 2024 collection's FMI_pixel), following the
+    authors' ``fmi.m`` (mhaghighat/fmi): B's window is compared with the *normalised* fused window
+    and constant-window pairs score as MATLAB's arithmetic makes them (see :func:`fmi`).
+    ``compare_normalised=False`` gives the previous default (B compared with the raw fused window)."""
+    return fmi(a, b, fused, "none", compare_normalised=compare_normalised)

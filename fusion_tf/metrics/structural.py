@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .common import box_sum_valid, check_inputs, filter2_small, gauss1d, sep_filter_valid
+from .common import box_sum_direct, box_sum_valid, check_inputs, filter2_small, gauss1d, sep_filter_valid
 
 __all__ = ["ssim", "ms_ssim", "qy", "qy_onepass", "qc", "qs", "qw", "qe"]
 
@@ -31,6 +31,12 @@ def _gauss_stats_two_pass(images, size=7, sigma=1.5, flat_below=1.0):
     (spec §3.10). Those residues are negligible wherever every local variance is clearly
     non-zero, so the one-pass values are kept there and only windows with a variance below
     ``flat_below`` are recomputed two-pass from their size x size patches.
+
+    A window that is constant in an image (its max equals its min, tested exactly) gets variance
+    and all covariances with that image exactly 0, the two-pass value in exact arithmetic. Computed
+    in floating point the two-pass sum is not 0 there: the normalised Gaussian sums to
+    0.9999999999999998, so a constant 137 has mean 136.99999999999994 and a residual variance
+    ~5e-32, which is enough to defeat the ``sigma_A^2 + sigma_B^2 == 0`` guard of :func:`qy`.
     Returns (means, {(i, j): cov_ij}).
     """
     g = gauss1d(size, sigma)
@@ -46,10 +52,11 @@ def _gauss_stats_two_pass(images, size=7, sigma=1.5, flat_below=1.0):
     for i in range(n):
         flat |= acc[i, i] < flat_below
     if flat.any():
-        d = [sliding_window_view(x, (size, size))[flat] - m[flat][:, None, None]
-             for x, m in zip(images, mus)]
+        patches = [sliding_window_view(x, (size, size))[flat] for x in images]
+        const = [p.max(axis=(1, 2)) == p.min(axis=(1, 2)) for p in patches]
+        d = [p - m[flat][:, None, None] for p, m in zip(patches, mus)]
         for (i, j), s in acc.items():
-            s[flat] = np.einsum("kuv,kuv,uv->k", d[i], d[j], w)
+            s[flat] = np.where(const[i] | const[j], 0.0, np.einsum("kuv,kuv,uv->k", d[i], d[j], w))
     return mus, acc
 
 
@@ -143,6 +150,13 @@ def qy(a, b, fused, two_pass: bool = True) -> float:
     mean over the 'valid' map (7x7 Gaussian, sigma 1.5, C1 = C2 = 2e-16). ``two_pass=False`` is
     the literal one-pass port (:func:`qy_onepass`), whose values in flat or saturated regions are
     platform round-off (up to 970 off the published value on g_03).
+
+    Which reference each part follows: the map and lambda are the toolbox ``metricYang``; the
+    +0.5 guard is Liu 2020's; the variances are the exact two-pass values, so a window constant in
+    an image has variance (and covariances with it) exactly 0 - tested as window max == min - and
+    a window constant in both sources gets lambda = 0.5 exactly, as the guard intends. (Before
+    this was made exact, a constant window kept a ~5e-32 residue from the Gaussian's 1 - 2e-16
+    sum, so the guard missed and lambda came out 0, 0.2 or 1; up to 3.1e-5 on a score.)
     """
     a, b, f = check_inputs(a, b, fused)
     s_ab, s_af, s_bf, va, vb, _, _ = _yang_maps(a, b, f, two_pass)
@@ -166,8 +180,9 @@ def qc(a, b, fused, clip_weight: bool = False) -> float:
     SSIM maps with Yang's 7x7 Gaussian and 2e-16 constants; weight
     s = sigma_AF/(sigma_AF + sigma_BF); Q = mean(s SSIM(A,F) + (1-s) SSIM(B,F)). As in the toolbox,
     the *map value* is set to 0 where s < 0 and to 1 where s > 1; ``clip_weight=True`` instead
-    clips s to [0, 1] as Cvejic's paper describes. Variances two-pass (see :func:`qy`); where
-    sigma_AF + sigma_BF = 0 the weight is 0.5 (the toolbox gives NaN).
+    clips s to [0, 1] as Cvejic's paper describes. Variances two-pass (see :func:`qy`; covariances
+    with a window constant in either image are exactly 0); where sigma_AF + sigma_BF = 0 the
+    weight is 0.5 (the toolbox gives NaN).
     """
     a, b, f = check_inputs(a, b, fused)
     _, s_af, s_bf, _, _, caf, cbf = _yang_maps(a, b, f, two_pass=True)
@@ -185,16 +200,21 @@ def qc(a, b, fused, clip_weight: bool = False) -> float:
 _PIELLA_C = (1e-6 * 255.0) ** 2  # K = (1e-6, 1e-6), L = 255 -> 6.5025e-8
 
 
-def _piella_parts(a, b, f, win=8):
+def _piella_parts(a, b, f, win=8, integral: bool = False):
     """Box-window ('valid', 8x8) SSIM maps SSIM(F,A), SSIM(F,B) and guarded variances of A, B.
 
-    Window sums are taken from integral images: exact on integer-valued images, as MATLAB's
-    ``filter2(ones(8)/64, ...)`` is.
+    Window sums are direct (``box_sum_direct``: win shifted adds per axis, MATLAB's
+    ``filter2(ones(8)/64, ...)`` up to the order of the adds): within ~1e-15 relative of MATLAB on
+    any data. ``integral=True`` takes them from integral images instead: exact on integer-valued
+    images, but on the non-integer edge images of :func:`qe` the cumulative sums (~1e12) lose
+    ~1e-4 absolute per window, which moves Q_E by up to ~2e-6 (measured: 1.9e-6 against GNU
+    Octave). The direct sums are no slower at this window size.
     """
     n = float(win * win)
+    box = box_sum_valid if integral else box_sum_direct
 
     def filt(z):
-        return box_sum_valid(z, win) / n
+        return box(z, win) / n
 
     ma, mb, mf = filt(a), filt(b), filt(f)
     va, vb, vf = filt(a * a) - ma * ma, filt(b * b) - mb * mb, filt(f * f) - mf * mf
@@ -208,8 +228,8 @@ def _piella_parts(a, b, f, win=8):
     return s_fa, s_fb, va, vb
 
 
-def _qw_maps(a, b, f):
-    s_fa, s_fb, va, vb = _piella_parts(a, b, f)
+def _qw_maps(a, b, f, integral: bool = False):
+    s_fa, s_fb, va, vb = _piella_parts(a, b, f, integral=integral)
     lam = va / (va + vb)
     cw = np.maximum(va, vb)
     return float((cw / cw.sum() * (lam * s_fa + (1 - lam) * s_fb)).sum())
@@ -244,9 +264,15 @@ def _edge(x):
     return np.sqrt(gx * gx + gy * gy)
 
 
-def qe(a, b, fused, alpha: float = 1.0) -> float:
+def qe(a, b, fused, alpha: float = 1.0, integral: bool = False) -> float:
     """Piella's edge-dependent fusion quality index Q_E (Liu 2020 version; the zhengliu original
     crashes for this case): Q_W(A,B,F) * Q_W(edge A, edge B, edge F)^alpha, edge images from
-    Prewitt-type masks. Spec §3.13."""
+    Prewitt-type masks. Spec §3.13.
+
+    The 8x8 window sums are direct sums, as MATLAB's ``filter2`` forms them: Q_E then agrees with
+    the Liu 2020 MATLAB code under GNU Octave to ~2e-15. ``integral=True`` uses integral images
+    (the previous implementation): exact on the grey images, but on the non-integer edge images
+    it is off by up to ~2e-6 (1.9e-6 measured against Octave on 108 fused images)."""
     a, b, f = check_inputs(a, b, fused)
-    return _qw_maps(a, b, f) * _qw_maps(_edge(a), _edge(b), _edge(f)) ** alpha
+    return (_qw_maps(a, b, f, integral)
+            * _qw_maps(_edge(a), _edge(b), _edge(f), integral) ** alpha)
