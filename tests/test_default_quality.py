@@ -2,8 +2,8 @@
 ``--weights`` — exactly what a user runs — must give the shipped checkpoint's quality on held-out
 pairs.  A default path that silently loads nothing (a randomly initialised network) fails here.
 
-Every floor below is set from values measured on this project's CPU (AMD EPYC, TF 2.21, oneDNN on
-and off) and sits far above what a randomly initialised network scores (measured with the model's
+Every floor below is set from values measured on this project's CPU (AMD EPYC, TF 2.21, oneDNN on,
+the package default) and sits far above what a randomly initialised network scores (measured with the model's
 own initialisers, via ``--weights`` pointing to a freshly built, untrained network).  The margins
 (≥ 0.01 below the measured value) absorb engine noise many times over: a 1e-6 change of a raw output
 moves a fused uint8 pixel by one grey level only at a rounding near-tie, and even 0.5 % of the pixels
