@@ -101,3 +101,84 @@ def test_store_readers_share_one_clear_error_path(tmp_path):
             f.create_dataset("other", data=[1])
         with pytest.raises(StoreError, match=f"not a {kind} store"):
             reader(empty)
+
+
+def _prepare_pairs(folder, rng, size=(70, 70)):
+    from PIL import Image
+
+    folder.mkdir()
+    for i in range(2):
+        for side in "AB":
+            Image.fromarray(rng.integers(0, 256, size).astype(np.uint8)).save(folder / f"p{i}-{side}.png")
+    return folder
+
+
+@pytest.mark.parametrize("layout,options", [
+    ("original", ["--stride", "0"]),
+    ("original", ["--patch", "0"]),
+    ("original", ["--patch", "-60"]),
+    ("original", ["--stride", "-5"]),
+    ("indexed", ["--stride", "0"]),
+    ("indexed", ["--patch", "0"]),
+    ("original", ["--patch", "200"]),  # no window fits
+])
+def test_prepare_rejects_bad_windows_in_one_line_and_creates_nothing(tmp_path, rng, capsys, layout, options):
+    from fusion_tf import cli
+
+    pairs = _prepare_pairs(tmp_path / "pairs", rng)
+    out = tmp_path / "new" / ("store.h5" if layout == "indexed" else "store")
+    code = cli.main(["prepare", "mffgan", "--pairs", str(pairs), "-o", str(out), "--layout", layout, *options])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("error:"), err
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("model,options,message", [
+    ("gipcgan", ["--images", "absent", "--stride", "0"], "--stride must be a positive integer"),
+    ("gipcgan", ["--images", "absent", "--patch", "-8"], "--patch must be a positive integer"),
+    ("mfifgan", ["--images", "absent", "--masks", "absent", "--size", "0"], "--size must be a positive integer"),
+    ("gacn", ["--images", "absent", "--masks", "absent", "--limit", "-1"], "--limit must be a positive integer"),
+])
+def test_other_prepares_reject_bad_sizes_before_reading(tmp_path, capsys, model, options, message):
+    from fusion_tf import cli
+
+    out = tmp_path / "new" / "store.h5"
+    code = cli.main(["prepare", model, "-o", str(out), *options])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "new").exists()
+
+
+def test_indexed_store_without_patch_attribute_is_a_store_error(tmp_path, rng, capsys):
+    from fusion_tf import cli
+
+    path = tmp_path / "idx.h5"
+    write_indexed_layout(path, _pairs(rng), patch=60, stride=10)
+    with h5py.File(path, "a") as h5:
+        del h5.attrs["patch"]
+    with pytest.raises(StoreError, match="'patch' attribute"):
+        open_patch_store(path)
+    run = tmp_path / "run"
+    code = cli.main(["train", "mffgan", "--store", str(path), "--run-dir", str(run), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err[-1].startswith("error:") and "'patch' attribute" in err[-1]
+    assert not run.exists()
+
+
+def test_failed_original_layout_write_leaves_no_half_store(tmp_path, rng, monkeypatch):
+    """The far store fails after the near one was written: neither file nor new folder remains."""
+    import fusion_tf.data.patches as patches
+
+    calls = []
+    real = patches.normalise
+
+    def fail_second(block):
+        calls.append(1)
+        if len(calls) > 2:
+            raise OSError("disk full")
+        return real(block)
+
+    monkeypatch.setattr(patches, "normalise", fail_second)
+    with pytest.raises(OSError, match="disk full"):
+        write_original_layout(tmp_path / "new/s", _pairs(rng), dtype="float64")
+    assert not (tmp_path / "new").exists()

@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from fusion_tf.core import ops
 from fusion_tf.core.imageio import atomic_path
-from fusion_tf.data.patches import open_store_file
+from fusion_tf.data.patches import check_positive, open_store_file
 from fusion_tf.errors import InputImageError, StoreError
 
 IMAGE_SIZE = 256
@@ -329,6 +329,8 @@ def prepare(args: argparse.Namespace) -> int:
 
     from fusion_tf.data import sources
 
+    if args.limit is not None:
+        check_positive(limit=args.limit)
     if args.coco:
         samples = sources.coco_single_object_samples(args.coco, args.min_area, args.max_area)
         source = {"kind": "coco", "root": str(args.coco), "min_area": args.min_area, "max_area": args.max_area}

@@ -27,7 +27,7 @@ from fusion_tf.core import color
 from fusion_tf.core.imageio import check_same_size, list_images, natural_key, read_image, write_image
 from fusion_tf.core.ops import imgaussfilt_kernel
 from fusion_tf.data.mffgan import training_luma
-from fusion_tf.data.patches import write_indexed_layout
+from fusion_tf.data.patches import check_positive, write_indexed_layout
 from fusion_tf.errors import InputImageError
 
 SOURCES = ("near", "far", "gt")
@@ -204,6 +204,7 @@ def prepare(args) -> int:
         raise InputImageError("--out must be a .h5 file (indexed store)")
     if args.sigma <= 0:
         raise InputImageError("--sigma must be positive")
+    check_positive(patch=args.patch, stride=args.stride)
     sources = voc_sources(args.voc) if args.voc else folder_sources(args.images, args.masks)
     train, test = split_sources(sources, args.train_fraction, args.train_count, args.seed)
     triplets = []

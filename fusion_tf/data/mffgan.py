@@ -9,7 +9,7 @@ import numpy as np
 
 from fusion_tf.core import color
 from fusion_tf.core.imageio import check_same_size, group_sources, list_images, read_image
-from fusion_tf.data.patches import write_indexed_layout, write_original_layout
+from fusion_tf.data.patches import check_positive, write_indexed_layout, write_original_layout
 from fusion_tf.errors import InputImageError
 
 
@@ -70,8 +70,12 @@ def add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def prepare(args) -> int:
+    # options first: a bad one is one line, before any image is read or any output path is created
     if args.near and not args.far:
         raise InputImageError("--near needs --far")
+    check_positive(patch=args.patch, stride=args.stride)
+    if args.layout == "indexed" and not str(args.out).endswith(".h5"):
+        raise InputImageError("--layout indexed writes one file: give --out a .h5 name")
     triples = collect_pairs(args)
     pairs = []
     for name, near_path, far_path in triples:
@@ -83,8 +87,6 @@ def prepare(args) -> int:
     if args.layout == "original":
         n = write_original_layout(args.out, pairs, args.patch, args.stride, args.dtype, attrs)
     else:
-        if not str(args.out).endswith(".h5"):
-            raise InputImageError("--layout indexed writes one file: give --out a .h5 name")
         n = write_indexed_layout(args.out, pairs, args.patch, args.stride, attrs=attrs)
     print(f"wrote {n} patch pairs of {args.patch}×{args.patch} (stride {args.stride}) from "
           f"{len(pairs)} pairs to {args.out}")

@@ -31,7 +31,7 @@ import tensorflow as tf
 
 from fusion_tf.core.imageio import atomic_path
 from fusion_tf.core.ops import imgaussfilt_kernel
-from fusion_tf.data.patches import open_store_file
+from fusion_tf.data.patches import check_positive, open_store_file
 from fusion_tf.errors import InputImageError, StoreError
 from fusion_tf.objectives.mfifgan import map_from_uint8
 
@@ -242,6 +242,7 @@ def prepare(args: argparse.Namespace) -> int:
     from fusion_tf.core.imageio import read_image
     from fusion_tf.data import sources
 
+    check_positive(crop=args.crop, size=args.size, **({} if args.limit is None else {"limit": args.limit}))
     if args.voc:
         samples = sources.voc_samples(args.voc)
         source = {"kind": "voc2012", "root": str(args.voc)}

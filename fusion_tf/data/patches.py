@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -55,6 +55,17 @@ STORE_VERSION = 1
 SOURCE_NAMES = ("near", "far")
 
 
+def check_positive(**options) -> None:
+    """Refuse a zero, negative or non-integer option (``patch=0`` → "--patch must be …") up front.
+
+    Why here: a zero stride divides by zero and a zero patch fails half-way through writing, leaving
+    an empty store folder; checked first, a bad option is one line and nothing is created.
+    """
+    for name, value in options.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise StoreError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
+
+
 def window_origins(height: int, width: int, patch: int, stride: int) -> np.ndarray:
     """Top-left corners (y, x) of all P×P windows at stride S, row-major; 520² → 47² = 2,209."""
     if height < patch or width < patch:
@@ -86,28 +97,43 @@ def write_original_layout(
     """Write ``Train_<source>/train.h5`` stores from grey uint8 image tuples; returns the patch count."""
     if dtype not in ("uint8", "float64"):
         raise ValueError("dtype must be 'uint8' or 'float64'")
+    check_positive(patch=patch, stride=stride)
     names = SOURCE_NAMES if len(pairs[0]) == 2 else tuple(f"source{i + 1}" for i in range(len(pairs[0])))
     origins = [window_origins(*imgs[0].shape[:2], patch, stride) for imgs in pairs]
     total = int(sum(len(o) for o in origins))
     if total == 0:
         raise StoreError(f"no {patch}×{patch} window fits in any of the {len(pairs)} image pairs")
     out_dir = Path(out_dir)
-    for s, name in enumerate(names):
-        path = out_dir / f"Train_{name}" / "train.h5"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
-            ds = h5.create_dataset(
-                "data", shape=(total, patch, patch, 1), dtype=np.dtype(dtype),
-                chunks=(min(total, 256), patch, patch, 1),
-            )
-            start = 0
-            for imgs, org in zip(pairs, origins):
-                img = imgs[s]
-                block = np.stack([img[y : y + patch, x : x + patch] for y, x in org])[..., None]
-                ds[start : start + len(org)] = normalise(block).astype(np.float64) if dtype == "float64" else block
-                start += len(org)
-            h5.attrs.update({"format": "fusion_tf.original", "version": STORE_VERSION, "source": name,
-                             "patch": patch, "stride": stride, **_json_attrs(attrs)})
+    made = (*reversed(out_dir.parents), out_dir, *(out_dir / f"Train_{n}" for n in names))
+    created = [d for d in made if not d.exists()]
+    try:
+        # every source to a temp file first, all moved into place at the end: a failure leaves
+        # neither a half-new store (near from this run, far from the last) nor new empty folders
+        with ExitStack() as stack:
+            for s, name in enumerate(names):
+                path = out_dir / f"Train_{name}" / "train.h5"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = stack.enter_context(atomic_path(path))
+                with h5py.File(tmp, "w") as h5:
+                    ds = h5.create_dataset(
+                        "data", shape=(total, patch, patch, 1), dtype=np.dtype(dtype),
+                        chunks=(min(total, 256), patch, patch, 1),
+                    )
+                    start = 0
+                    for imgs, org in zip(pairs, origins):
+                        img = imgs[s]
+                        block = np.stack([img[y : y + patch, x : x + patch] for y, x in org])[..., None]
+                        if dtype == "float64":
+                            block = normalise(block).astype(np.float64)
+                        ds[start : start + len(org)] = block
+                        start += len(org)
+                    h5.attrs.update({"format": "fusion_tf.original", "version": STORE_VERSION, "source": name,
+                                     "patch": patch, "stride": stride, **_json_attrs(attrs)})
+    except BaseException:
+        for d in reversed(created):
+            with suppress(OSError):
+                d.rmdir()  # only folders this call made, and only while empty
+        raise
     return total
 
 
@@ -120,6 +146,7 @@ def write_indexed_layout(
     attrs: dict | None = None,
 ) -> int:
     """Write one compact store: padded source images + window index; returns the patch count."""
+    check_positive(patch=patch, stride=stride)
     for imgs in pairs:
         check_same_size(imgs)
     sizes = np.array([imgs[0].shape[:2] for imgs in pairs], np.int32)
@@ -130,17 +157,23 @@ def write_indexed_layout(
     if len(index) == 0:
         raise StoreError(f"no {patch}×{patch} window fits in any of the {len(pairs)} image pairs")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
-        for s, name in enumerate(names):
-            stack = np.zeros((len(pairs), hmax, wmax), np.uint8)
-            for i, imgs in enumerate(pairs):
-                stack[i, : sizes[i, 0], : sizes[i, 1]] = imgs[s]
-            h5.create_dataset(name, data=stack, chunks=(1, hmax, wmax), compression="gzip", compression_opts=1)
-        h5.create_dataset("sizes", data=sizes)
-        h5.create_dataset("index", data=index)
-        h5.attrs.update({"format": "fusion_tf.indexed", "version": STORE_VERSION, "patch": patch,
-                         "stride": stride, "sources": json.dumps(list(names)), **_json_attrs(attrs)})
+    created = [d for d in (path.parent, *path.parent.parents) if not d.exists()]
+    try:
+        with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
+            for s, name in enumerate(names):
+                stack = np.zeros((len(pairs), hmax, wmax), np.uint8)
+                for i, imgs in enumerate(pairs):
+                    stack[i, : sizes[i, 0], : sizes[i, 1]] = imgs[s]
+                h5.create_dataset(name, data=stack, chunks=(1, hmax, wmax), compression="gzip", compression_opts=1)
+            h5.create_dataset("sizes", data=sizes)
+            h5.create_dataset("index", data=index)
+            h5.attrs.update({"format": "fusion_tf.indexed", "version": STORE_VERSION, "patch": patch,
+                             "stride": stride, "sources": json.dumps(list(names)), **_json_attrs(attrs)})
+    except BaseException:
+        for d in created:  # deepest first: only folders this call made, and only while empty
+            with suppress(OSError):
+                d.rmdir()
+        raise
     return len(index)
 
 
@@ -205,11 +238,18 @@ def _read_indexed(path: Path, sources: Sequence[str]) -> PatchStore:
             missing = [k for k in (*sources, "index", "sizes") if k not in h5]
             if missing or h5.attrs.get("format") != "fusion_tf.indexed":
                 raise StoreError(f"{path}: not an indexed patch store (missing {missing or 'format attribute'})")
+            patch = h5.attrs.get("patch")
+            if patch is None or np.ndim(patch) != 0 or not np.issubdtype(np.asarray(patch).dtype, np.integer) \
+                    or int(patch) < 1:
+                raise StoreError(f"{path}: indexed store without a valid 'patch' attribute (got {patch!r}); "
+                                 f"write it again with `fusion-tf prepare`")
+            patch = int(patch)
             images = {name: h5[name][()] for name in sources}
             index = h5["index"][()]
-            patch = int(h5.attrs["patch"])
     except OSError as exc:
         raise StoreError(f"cannot read HDF5 store {path}: {exc}") from None
+    if any(a.ndim != 3 for a in images.values()):
+        raise StoreError(f"{path}: source images must be stored as (M, H, W) arrays")
     if index.ndim != 2 or index.shape[1] != 3 or len(index) == 0:
         raise StoreError(f"{path}: 'index' must be a non-empty (N, 3) array")
     m, h, w = next(iter(images.values())).shape

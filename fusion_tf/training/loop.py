@@ -14,10 +14,15 @@ needs around them:
   step counter, so an interrupted run resumes at the same step with the same optimizer state and the
   same data order; Ctrl-C or SIGTERM (``kill``, a batch scheduler's pre-emption, a background run
   that ignores Ctrl-C) saves before exiting; the run's recipe is stored as ``recipe.json``;
+* **never losing a run** — at least the two newest checkpoints are kept; resuming finds them from the
+  files on disk (not only the ``checkpoint`` index file), reads each candidate completely and falls
+  back to the newest intact one with one warning; a run folder with checkpoints or logged steps is
+  never silently restarted from step 0 (``restart=True`` / ``--restart`` deletes them first);
 * **NaN guard** — a non-finite loss stops the run *without* saving, so the last good checkpoint is
   what remains (``TrainingDiverged``, exit code 2 on the CLI);
 * **logging** — progress bar, ``log.csv`` (trimmed on resume so it never holds steps that were
-  rolled back), TensorBoard scalars when ``tensorboard`` is installed (it is optional in TF 2.21).
+  rolled back; written atomically *before* each checkpoint, so a kill never loses a row),
+  TensorBoard scalars when ``tensorboard`` is installed (it is optional in TF 2.21).
 """
 
 from __future__ import annotations
@@ -25,9 +30,14 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import io
 import json
 import math
+import os
+import re
+import shutil
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -151,10 +161,14 @@ class LoopConfig:
     jit_compile: bool = False
     save_every: int = 0  # steps between checkpoints (0: once per epoch)
     max_steps: int | None = None  # stop early (smoke runs, split long recipes); resumable
-    keep_checkpoints: int = 3
+    keep_checkpoints: int = 3  # at least 2 are always kept: one damaged file must not lose the run
     progress: bool = True
     #: devices and precision (None: one device, as built); the method must come from its ``build``
     distribution: Distribution | None = None
+    #: delete this run's checkpoints and log first, then train from step 0.  Without it a run folder
+    #: that has checkpoints or logged steps is resumed or refused, never silently started over.
+    #: Give it to the first ``fit`` of a command only (GACN calls ``fit`` once per epoch).
+    restart: bool = False
 
 
 @dataclass
@@ -166,19 +180,63 @@ class FitResult:
     weights_path: str | None
 
 
+LOG_NAME = "log.csv"
+CHECKPOINT_NAME = "ckpt"  # tf.train.CheckpointManager's default prefix: RUN/checkpoints/ckpt-N
+
+
+def _log_temp_files(run_dir: Path) -> list[Path]:
+    """Temp files of ``log.csv`` writes (ours and :func:`atomic_path`'s), left only by a killed run."""
+    return sorted(run_dir.glob(f".{LOG_NAME}.*"))
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    """Temp file in the same folder, fsync, ``os.replace``: a kill leaves the old or the new file,
+    never a torn one, and an exception leaves no temp file behind."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable (POSIX; best effort elsewhere)
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _read_log(path: Path) -> list[dict]:
+    """Rows of ``log.csv``; a damaged log is a one-line error, not a traceback."""
+    if not path.is_file():
+        return []
+    try:
+        with open(path, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        for r in rows:
+            int(r["step"])
+    except (KeyError, TypeError, ValueError, csv.Error) as exc:
+        raise FusionError(f"{path} is damaged ({exc}); move it away to resume without it") from None
+    return rows
+
+
 class _Scalars:
     """CSV log plus optional TensorBoard; the CSV is trimmed to the restored step on resume."""
 
     def __init__(self, run_dir: Path, resume_step: int, enabled: bool = True):
-        self.path = run_dir / "log.csv"
+        self.path = run_dir / LOG_NAME
         self.rows: list[dict] = []
         self.enabled = enabled
         self.writer = None
         if not enabled:  # non-chief workers: the chief logs the (identical, reduced) scalars
             return
-        if self.path.is_file():
-            with open(self.path, newline="") as fh:
-                self.rows = [r for r in csv.DictReader(fh) if int(r["step"]) <= resume_step]
+        for stale in _log_temp_files(run_dir):  # a run killed mid-write; log.csv itself is intact
+            stale.unlink(missing_ok=True)
+        self.rows = [r for r in _read_log(self.path) if int(r["step"]) <= resume_step]
         try:
             import tensorboard  # noqa: F401  (optional extra)
 
@@ -199,12 +257,152 @@ class _Scalars:
         if not self.enabled or not self.rows:
             return
         fields = list(dict.fromkeys(k for r in self.rows for k in r))
-        with atomic_path(self.path) as tmp, open(tmp, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=fields)
-            w.writeheader()
-            w.writerows(self.rows)
+        buf = io.StringIO(newline="")
+        w = csv.DictWriter(buf, fieldnames=fields)
+        w.writeheader()
+        w.writerows(self.rows)
+        _write_text_atomic(self.path, buf.getvalue())
         if self.writer is not None:
             self.writer.flush()
+
+
+# ----------------------------------------------------------------------------------------------
+# Finding the checkpoint to resume from
+# ----------------------------------------------------------------------------------------------
+def _listed_steps(ckpt_dir: Path) -> tuple[list[int], bool]:
+    """Steps named in the ``checkpoint`` index file, and whether that file is unreadable.
+
+    Parsed here rather than by TF, which logs "Checkpoint ignored" (or raises ValueError on an empty
+    file) and then starts from scratch.
+    """
+    path = ckpt_dir / "checkpoint"
+    if not path.is_file():
+        return [], False
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return [], True
+    line = re.compile(r'^\s*(\w+)\s*:\s*("(?:[^"\\]|\\.)*"|[-+0-9.eE]+)\s*$')
+    steps, latest, garbled = [], None, False
+    for raw in text.splitlines():
+        if not raw.strip():
+            continue
+        m = line.match(raw)
+        if not m:
+            garbled = True
+            continue
+        key, value = m.groups()
+        n = re.search(rf"(?:^|/){CHECKPOINT_NAME}-(\d+)$", value[1:-1]) if value.startswith('"') else None
+        if key in ("model_checkpoint_path", "all_model_checkpoint_paths") and n:
+            steps.append(int(n.group(1)))
+            latest = latest if key == "all_model_checkpoint_paths" else int(n.group(1))
+    return sorted(set(steps)), garbled or latest is None
+
+
+def _checkpoint_damage(prefix: Path) -> str | None:
+    """Why the checkpoint at ``prefix`` cannot be restored, or None when every tensor reads back.
+
+    Every tensor is read (checksummed): a truncated ``.data`` file otherwise surfaces mid-restore as
+    a raw ``IndexError`` after some variables were already overwritten.
+    """
+    if not prefix.with_name(prefix.name + ".index").is_file():
+        return "no .index file"
+    if not list(prefix.parent.glob(prefix.name + ".data-*")):
+        return "no .data file"
+    try:
+        reader = tf.train.load_checkpoint(str(prefix))
+        for key in reader.get_variable_to_shape_map():
+            reader.get_tensor(key)
+    except Exception as exc:  # noqa: BLE001 — any failure means "not restorable"
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return f"unreadable: {first.replace(str(prefix.parent) + os.sep, '')[:120]}"
+    return None
+
+
+def _disk_steps(ckpt_dir: Path) -> list[int]:
+    """Steps with any ``ckpt-N.index`` / ``ckpt-N.data-*`` file on disk."""
+    pattern = re.compile(rf"^{CHECKPOINT_NAME}-(\d+)\.(?:index|data-\d+-of-\d+)$")
+    if not ckpt_dir.is_dir():
+        return []
+    return sorted({int(m.group(1)) for f in ckpt_dir.iterdir() if (m := pattern.match(f.name))})
+
+
+@dataclass
+class ResumePoint:
+    """What :func:`find_resume_checkpoint` decided: the prefix to restore (None: no checkpoint at all)."""
+
+    prefix: Path | None
+    step: int
+    skipped: dict  # {step: reason} of newer checkpoints that cannot be restored
+    index_garbled: bool
+    intact_older: list  # steps below ``step`` with an .index file (listed in a rewritten index)
+    index_ok: bool = True  # the index file names exactly this checkpoint as the latest
+
+    def warning(self, ckpt_dir: Path) -> str | None:
+        parts = [f"{CHECKPOINT_NAME}-{n} ({why})" for n, why in sorted(self.skipped.items(), reverse=True)]
+        if self.index_garbled:
+            parts.append("an unreadable 'checkpoint' index file (rewritten)")
+        if not parts:
+            return None
+        return f"warning: {ckpt_dir}: resuming from {CHECKPOINT_NAME}-{self.step}, skipped " + "; ".join(parts)
+
+
+def find_resume_checkpoint(ckpt_dir: str | os.PathLike) -> ResumePoint:
+    """The newest restorable checkpoint in ``ckpt_dir``, from the files on disk and the index file.
+
+    Raises :class:`FusionError` when checkpoints exist but none can be restored; touches nothing.
+    """
+    ckpt_dir = Path(ckpt_dir)
+    listed, garbled = _listed_steps(ckpt_dir)
+    on_disk = _disk_steps(ckpt_dir)
+    candidates = sorted(set(listed) | set(on_disk), reverse=True)
+    skipped: dict = {}
+    for n in candidates:
+        prefix = ckpt_dir / f"{CHECKPOINT_NAME}-{n}"
+        why = _checkpoint_damage(prefix) if n in on_disk else "its files are missing"
+        if why is None:
+            older = [m for m in on_disk if m < n and (ckpt_dir / f"{CHECKPOINT_NAME}-{m}.index").is_file()]
+            index_ok = not garbled and listed[-1:] == [n] and set(listed) <= set(older) | {n}
+            return ResumePoint(prefix, n, skipped, garbled, older, index_ok)
+        skipped[n] = why
+    if candidates:
+        details = "; ".join(f"{CHECKPOINT_NAME}-{n}: {why}" for n, why in skipped.items())
+        raise FusionError(f"cannot resume {ckpt_dir.parent}: no intact checkpoint ({details}); restore the files, "
+                          f"or pass --restart to delete them and start over")
+    return ResumePoint(None, 0, {}, garbled, [], not garbled)
+
+
+def _write_checkpoint_index(ckpt_dir: Path, point: ResumePoint) -> None:
+    """Rewrite the ``checkpoint`` index file for ``point``, so the manager keeps rotating the old
+    checkpoints (with timestamps: without them ``CheckpointManager`` never deletes any)."""
+    steps = [*point.intact_older, point.step]
+    stamps = [(ckpt_dir / f"{CHECKPOINT_NAME}-{n}.index").stat().st_mtime for n in steps]
+    now = time.time()
+    stamps = [min(t, now) for t in stamps]
+    lines = [f'model_checkpoint_path: "{CHECKPOINT_NAME}-{point.step}"']
+    lines += [f'all_model_checkpoint_paths: "{CHECKPOINT_NAME}-{n}"' for n in steps]
+    lines += [f"all_model_checkpoint_timestamps: {t!r}" for t in stamps]
+    lines.append(f"last_preserved_timestamp: {min(stamps) - 1.0!r}")
+    _write_text_atomic(ckpt_dir / "checkpoint", "\n".join(lines) + "\n")
+
+
+def clear_run(run_dir: str | os.PathLike) -> None:
+    """Delete what training wrote into ``run_dir`` — checkpoints, ``log.csv``, TensorBoard events —
+    and say so in one printed line (``--restart``).  Weights files are overwritten by the next save."""
+    run_dir = Path(run_dir)
+    ckpt_dir = run_dir / "checkpoints"
+    n_ckpt = len(_disk_steps(ckpt_dir))
+    log = run_dir / LOG_NAME
+    n_rows = max(0, len(log.read_bytes().splitlines()) - 1) if log.is_file() else 0  # damaged or not
+    if ckpt_dir.exists():
+        shutil.rmtree(ckpt_dir)
+    for path in [run_dir / LOG_NAME, *_log_temp_files(run_dir)]:
+        path.unlink(missing_ok=True)
+    if (run_dir / "tensorboard").is_dir():
+        shutil.rmtree(run_dir / "tensorboard")
+    if n_ckpt or n_rows:
+        print(f"restart: deleted {n_ckpt} checkpoint(s) and {n_rows} logged step(s) in {run_dir}; "
+              f"training from step 0")
 
 
 def save_recipe(run_dir: Path, recipe) -> dict:
@@ -256,25 +454,44 @@ def fit(
     at every checkpoint, so ``fuse --weights run_dir`` always sees a consistent, complete file.
     """
     run_dir = Path(config.run_dir)
+    ckpt_dir = run_dir / "checkpoints"
     dist = config.distribution or Distribution()
     chief = dist.is_chief
-    if chief:
-        run_dir.mkdir(parents=True, exist_ok=True)
     if config.steps_per_epoch <= 0:
         raise FusionError("the training set gives no full batch: add data or lower the batch size")
+    if config.restart:
+        if chief:
+            clear_run(run_dir)
+        point = ResumePoint(None, 0, {}, False, [])
+    else:
+        # decided before anything is written: a refused run leaves its folder exactly as it was
+        point = find_resume_checkpoint(ckpt_dir)
+        if point.prefix is None and _read_log(run_dir / LOG_NAME):
+            raise FusionError(f"{run_dir} has logged steps in {LOG_NAME} but no checkpoint to resume from; "
+                              f"pass --restart to start over (deletes them), or use a new run folder")
+    if chief:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if point.prefix is None and point.index_garbled:
+            (ckpt_dir / "checkpoint").unlink(missing_ok=True)  # no checkpoint behind it: nothing to lose
+        elif point.prefix is not None and not point.index_ok:
+            _write_checkpoint_index(ckpt_dir, point)  # before the manager reads it
     if recipe is not None and chief:
         save_recipe(run_dir, recipe)
 
     step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     ckpt = tf.train.Checkpoint(step=step_var, **method.checkpoint_items())
-    # every worker restores the chief's checkpoints; only the chief's manager writes there
-    manager = tf.train.CheckpointManager(ckpt, str(run_dir / "checkpoints"), max_to_keep=config.keep_checkpoints)
-    if manager.latest_checkpoint:
+    # every worker restores the chief's checkpoints; only the chief's manager writes there.  Two at
+    # least: the newest may be damaged (a kill mid-save, a full disk) and the previous one saves the run
+    manager = tf.train.CheckpointManager(ckpt, str(ckpt_dir), max_to_keep=max(2, config.keep_checkpoints))
+    if point.prefix is not None:
+        warning = point.warning(ckpt_dir)
+        if warning and chief:
+            print(warning, file=sys.stderr, flush=True)
         try:
-            ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+            ckpt.restore(str(point.prefix)).assert_existing_objects_matched()
         except (AssertionError, ValueError, tf.errors.OpError) as exc:
-            raise FusionError(f"cannot resume from {manager.latest_checkpoint}: {str(exc).splitlines()[0]}") from None
-        print(f"resumed from {manager.latest_checkpoint} at step {int(step_var.numpy())}")
+            raise FusionError(f"cannot resume from {point.prefix}: {str(exc).splitlines()[0]}") from None
+        print(f"resumed from {point.prefix} at step {int(step_var.numpy())}")
     step = int(step_var.numpy())
     total = config.epochs * config.steps_per_epoch
     stop_at = min(total, config.max_steps) if config.max_steps is not None else total
@@ -283,12 +500,14 @@ def fit(
 
     def save() -> None:
         step_var.assign(step)
+        # the log first: killed between the two, the resumed run trims the log back to the checkpoint;
+        # the other way round the rows between the previous save and this checkpoint would be lost
+        scalars.flush()
         with dist.write_dir(run_dir) as out:
             writer = manager if chief else tf.train.CheckpointManager(ckpt, str(out / "checkpoints"), max_to_keep=1)
             writer.save(checkpoint_number=step)
             with atomic_path(out / weights_path.name) as tmp:
                 method.inference_model().save_weights(str(tmp))
-        scalars.flush()
 
     jit = config.jit_compile
     if jit and dist.distributed:
