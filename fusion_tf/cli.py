@@ -74,11 +74,9 @@ def _cmd_fuse(args) -> int:
     fuser = registry.load_fuser(args.model, args.weights, **options)
     t0 = time.perf_counter()
     if images is None:
+        # stacks (e.g. 65 microscope frames) stream: one frame in memory at a time, the bar counts frames fused
         frames = _progress((read_image(p) for p in args.images), len(args.images), f"fusing with {args.model}")
-        if hasattr(fuser, "fuse_stream"):  # stacks (e.g. 65 microscope frames): one frame in memory at a time
-            result = fuser.fuse_stream(frames, args.multi or "calibration")
-        else:
-            result = fuser.fuse(list(frames))
+        result = fuser.fuse_stream(frames, args.multi or "calibration")
     else:
         result = fuser.fuse(images)
     seconds = time.perf_counter() - t0

@@ -136,6 +136,13 @@ def test_metrics_package_does_not_import_tensorflow():
 
 
 # --------------------------------------------------------------------------- fast-FMI vs a literal port
+def _lr_sum(v):
+    total = 0.0
+    for x in v:
+        total += float(x)
+    return total
+
+
 def _fmi_literal(ima, imb, imf, compare_normalised=False):
     """Window-by-window translation of Haghighat's fmi.m (features given), as an independent
     reference for the vectorised implementation."""
@@ -147,7 +154,8 @@ def _fmi_literal(ima, imb, imf, compare_normalised=False):
         s, f = norm(s), norm(f)
         sp, fp = s / s.sum(), f / f.sum()
         sc, fc = np.cumsum(sp), np.cumsum(fp)
-        st, ft = sp - sp.mean(), fp - fp.mean()
+        # MATLAB's mean: left-to-right sum / 9 (nine 1/9 sum to 1 + 2^-52, so constant pairs get c = 1)
+        st, ft = sp - _lr_sum(sp) / sp.size, fp - _lr_sum(fp) / fp.size
         num = float((st * ft).sum())
         c = 0.0 if num == 0 else num / math.sqrt(float((st * st).sum() * (ft * ft).sum()))
         i = np.arange(1, 10)

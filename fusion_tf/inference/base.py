@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Iterable, Iterator, Protocol, Sequence
 
 import numpy as np
+
+from fusion_tf.errors import InputImageError
 
 
 @dataclass
@@ -30,3 +32,38 @@ class Fuser(Protocol):
     name: str
 
     def fuse(self, images: Sequence[np.ndarray], **options) -> FusionResult: ...
+
+
+def checked_frames(images: Iterable[np.ndarray], min_side: int = 1, model: str = "this model") -> Iterator[np.ndarray]:
+    """Validate frames as they stream by (uint8 grey/RGB, one shape, ``min_side`` pixels at least), so a
+    stack read lazily — one frame in memory at a time — fails on the first bad frame, with its number."""
+    shape = None
+    for i, im in enumerate(images):
+        im = np.asarray(im)
+        if im.dtype != np.uint8 or im.ndim not in (2, 3) or (im.ndim == 3 and im.shape[-1] != 3):
+            raise InputImageError(f"image {i + 1}: expected uint8 H×W or H×W×3, got {im.dtype} {im.shape}")
+        if shape is None:
+            shape = im.shape
+            if min(shape[:2]) < min_side:
+                raise InputImageError(
+                    f"{model} needs images of at least {min_side}×{min_side} pixels, got {shape[1]}×{shape[0]}")
+        elif im.shape != shape:
+            raise InputImageError(f"image {i + 1} has shape {im.shape}, image 1 has {shape}")
+        yield im
+
+
+def serial_stream(images: Iterable[np.ndarray], fuse_pair, model: str, min_side: int = 1) -> tuple:
+    """Serial fusion over a stream — (1, 2) → F, then (F, 3), … — returning the last ``fuse_pair`` result.
+
+    ``fuse_pair(a, b)`` returns a tuple whose first item is the fused uint8 image.
+    """
+    frames = checked_frames(images, min_side, model)
+    first = next(frames, None)
+    out, count = None, 0 if first is None else 1
+    fused = first
+    for image in frames:
+        out = fuse_pair(fused, image)
+        fused, count = out[0], count + 1
+    if out is None:
+        raise InputImageError(f"need at least 2 images, got {count}")
+    return out

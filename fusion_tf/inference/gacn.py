@@ -25,7 +25,7 @@ import tensorflow as tf
 from fusion_tf.core.color import rgb_to_grey_skimage
 from fusion_tf.errors import InputImageError
 from fusion_tf.inference import backends, tiling
-from fusion_tf.inference.base import FusionResult
+from fusion_tf.inference.base import FusionResult, checked_frames
 from fusion_tf.models.gacn import GACN, build_gacn, spatial_frequency
 
 MULTI_STRATEGIES = ("serial", "calibration")
@@ -146,7 +146,7 @@ class GACNFuser:
         """
         if strategy not in MULTI_STRATEGIES:
             raise InputImageError(f"unknown multi-image strategy {strategy!r}; use one of {MULTI_STRATEGIES}")
-        frames = self._checked(images)
+        frames = checked_frames(images, MIN_SIDE, "GACN")
         first = next(frames, None)
         if first is None:
             raise InputImageError("GACN needs at least 2 images, got 0")
@@ -190,23 +190,6 @@ class GACNFuser:
         if mask is None:
             return None
         return FusionResult(fused=selector.fused, raw=mask, decision_map=np.clip(mask, 0.0, 1.0))
-
-    @staticmethod
-    def _checked(images: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-        """Validate frames as they stream by: uint8 grey/RGB, one shape, at least 8×8."""
-        shape = None
-        for i, im in enumerate(images):
-            im = np.asarray(im)
-            if im.dtype != np.uint8 or im.ndim not in (2, 3) or (im.ndim == 3 and im.shape[-1] != 3):
-                raise InputImageError(f"image {i + 1}: expected uint8 H×W or H×W×3, got {im.dtype} {im.shape}")
-            if shape is None:
-                shape = im.shape
-                if min(shape[:2]) < MIN_SIDE:
-                    raise InputImageError(
-                        f"GACN needs images of at least {MIN_SIDE}×{MIN_SIDE} pixels, got {shape[1]}×{shape[0]}")
-            elif im.shape != shape:
-                raise InputImageError(f"image {i + 1} has shape {im.shape}, image 1 has {shape}")
-            yield im
 
 
 class CalibrationArgmax:

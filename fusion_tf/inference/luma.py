@@ -9,15 +9,14 @@ in optional "faithful" luma input/output quirks, which subclasses override.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from fusion_tf.core import color
-from fusion_tf.errors import InputImageError
 from fusion_tf.inference import backends, tiling
-from fusion_tf.inference.base import FusionResult
+from fusion_tf.inference.base import FusionResult, serial_stream
 
 
 class LumaFuser:
@@ -78,9 +77,9 @@ class LumaFuser:
     # -- groups -----------------------------------------------------------------------------
     def fuse(self, images: Sequence[np.ndarray], **options) -> FusionResult:
         """Serial fusion (both papers): fuse 1 and 2, then the result with 3, and so on."""
-        if len(images) < 2:
-            raise InputImageError(f"need at least 2 images, got {len(images)}")
-        fused, raw = images[0], None
-        for nxt in images[1:]:
-            fused, raw = self.fuse_pair(fused, nxt)
+        return self.fuse_stream(images)
+
+    def fuse_stream(self, images: Iterable[np.ndarray], strategy: str | None = None) -> FusionResult:
+        """:meth:`fuse` over frames read lazily (one source in memory at a time)."""
+        fused, raw = serial_stream(images, self.fuse_pair, self.name)
         return FusionResult(fused=fused, raw=raw.astype(np.float32))

@@ -18,14 +18,14 @@ writer's business (``-o name.jpg``).
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from fusion_tf.errors import InputImageError
 from fusion_tf.inference import backends, tiling
-from fusion_tf.inference.base import FusionResult
+from fusion_tf.inference.base import FusionResult, serial_stream
 from fusion_tf.models.mfifgan import build_generator, fold_generator
 
 OUTPUT_MODES = ("plain", "faithful")
@@ -148,9 +148,9 @@ class MFIFGANFuser:
 
     def fuse(self, images: Sequence[np.ndarray], **options) -> FusionResult:
         """Pairs as in the paper; more than two sources are fused serially (result with the next)."""
-        if len(images) < 2:
-            raise InputImageError(f"need at least 2 images, got {len(images)}")
-        fused = images[0]
-        for nxt in images[1:]:
-            fused, raw, d = self.fuse_pair(fused, nxt)
+        return self.fuse_stream(images)
+
+    def fuse_stream(self, images: Iterable[np.ndarray], strategy: str | None = None) -> FusionResult:
+        """:meth:`fuse` over frames read lazily (one source in memory at a time)."""
+        fused, raw, d = serial_stream(images, self.fuse_pair, self.name)
         return FusionResult(fused=fused, raw=raw.astype(np.float32), decision_map=d)

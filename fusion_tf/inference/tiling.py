@@ -29,7 +29,6 @@ layers with the SE scales as inputs; MFF-GAN and GIPC-GAN are purely local and t
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
