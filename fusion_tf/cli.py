@@ -151,6 +151,9 @@ def _loop_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-steps", type=int, default=None,
                    help="stop after this global step (resumable; for smoke runs or splitting long recipes)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--restart", action="store_true",
+                   help="start over: delete this run folder's checkpoints and log first (without it an existing run "
+                        "resumes from its newest intact checkpoint and is never silently restarted from step 0)")
     p.add_argument("--strategy", choices=STRATEGIES, default="default",
                    help="tf.distribute strategy: default = one device (unchanged behaviour); mirrored = the "
                         "GPUs of this machine (or --replicas logical CPUs); multiworker = every worker in "

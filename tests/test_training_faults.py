@@ -147,12 +147,6 @@ def test_restart_deletes_checkpoints_and_log_then_trains_from_zero(store_dir, ru
 
 
 def test_restart_flag_on_the_command_line(store_dir, run, capsys):
-    parser = cli.build_parser("train")
-    try:
-        parser.parse_args(["train", "mffgan", "--store", "s", "--run-dir", "r", "--restart"])
-    except SystemExit:
-        pytest.skip("cli.py has no --restart flag yet (issue 13 hand-off: cli._loop_arguments)")
-    capsys.readouterr()
     assert _train(store_dir, run, 2, "--restart") == 0
     out = capsys.readouterr().out
     assert "restart: deleted" in out and "resumed" not in out

@@ -13,7 +13,6 @@ import argparse
 import dataclasses
 import json
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from fusion_tf.core.imageio import atomic_path
 from fusion_tf.data import gacn as data
 from fusion_tf.models.gacn import GACN, build_gacn
 from fusion_tf.objectives.gacn import gacn_loss
-from fusion_tf.training import distribute
+from fusion_tf.training import distribute, loop
 from fusion_tf.training.loop import LoopConfig, TrainingMethod, apply_gradients, fit, float32, prepare_optimizer
 
 BEST_WEIGHTS = "gacn_best.weights.h5"
@@ -145,9 +144,16 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _current_step(run_dir: Path) -> int:
-    latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
-    match = re.search(r"-(\d+)$", latest or "")
-    return int(match.group(1)) if match else 0
+    """The step training resumes at: the newest *intact* checkpoint, as :func:`fit` will choose it."""
+    return loop.find_resume_checkpoint(run_dir / "checkpoints").step
+
+
+def _restart(run_dir: Path) -> None:
+    """``--restart``: the loop's files plus GACN's validation record and best weights.  Done once here,
+    not through ``LoopConfig.restart``, because GACN calls :func:`fit` once per epoch."""
+    loop.clear_run(run_dir)
+    for name in ("val.csv", "best.json", BEST_WEIGHTS):
+        (run_dir / name).unlink(missing_ok=True)
 
 
 def _validated_epochs(run_dir: Path) -> set[int]:
@@ -213,6 +219,8 @@ def train(args) -> int:
         validated.add(epoch)
         print(f"epoch {epoch}: " + ", ".join(f"{k} {v:.5f}" for k, v in scores.items()) + (" (best)" if best else ""))
 
+    if getattr(args, "restart", False):
+        _restart(run_dir)
     step = _current_step(run_dir)
     validate_if_due(step)  # an interrupted run may have saved an epoch without validating it
     while step < stop:

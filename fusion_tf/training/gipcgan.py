@@ -171,7 +171,7 @@ def train(args) -> int:
     jit = distribute.resolve_jit(getattr(args, "jit", None), True)
     config = LoopConfig(run_dir=args.run_dir, epochs=recipe.epochs, steps_per_epoch=spe, jit_compile=jit,
                         save_every=args.save_every, max_steps=args.max_steps, progress=not args.quiet,
-                        distribution=dist)
+                        distribution=dist, restart=getattr(args, "restart", False))
     print(f"GIPC-GAN ({recipe.variant}): {store.count} triplets of {store.patch}×{store.patch} from {store.path}; "
           f"{spe} steps/epoch × {recipe.epochs} epochs (global batch {recipe.batch_size}); {dist.describe()}; "
           f"recipe {recipe}")

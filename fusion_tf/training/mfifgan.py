@@ -162,7 +162,8 @@ def train(args) -> int:
     max_steps = recipe.num_iters if args.max_steps is None else min(args.max_steps, recipe.num_iters)
     config = LoopConfig(run_dir=args.run_dir, epochs=epochs, steps_per_epoch=spe,
                         jit_compile=distribute.resolve_jit(getattr(args, "jit", None), False),
-                        save_every=args.save_every, max_steps=max_steps, progress=not args.quiet, distribution=dist)
+                        save_every=args.save_every, max_steps=max_steps, progress=not args.quiet, distribution=dist,
+                        restart=getattr(args, "restart", False))
     print(f"MFIF-GAN: {store.count} triplets of {store.size}² from {store.path}; {spe} critic steps/epoch, "
           f"{recipe.num_iters} critic iterations ({recipe.num_iters // recipe.n_critic} G updates); "
           f"global batch {recipe.batch_size}; {dist.describe()}")
