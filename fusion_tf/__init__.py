@@ -13,4 +13,19 @@ __version__ = "0.1.0"
 
 from fusion_tf.errors import FusionError  # noqa: E402  (after the environment switches)
 
-__all__ = ["FusionError", "__version__"]
+
+def fuse(images, model: str | None = None, weights=None, **options):
+    """Fuse one group of images (paths or uint8 arrays) → ``FusionResult``; see :func:`fusion_tf.api.fuse`."""
+    from fusion_tf import api
+
+    return api.fuse(images, model or api.DEFAULT_MODEL, weights, **options)
+
+
+def load_fuser(model: str | None = None, weights=None, **options):
+    """A loaded model for repeated fusing; see :func:`fusion_tf.api.load_fuser`."""
+    from fusion_tf import api
+
+    return api.load_fuser(model or api.DEFAULT_MODEL, weights, **options)
+
+
+__all__ = ["FusionError", "__version__", "fuse", "load_fuser"]

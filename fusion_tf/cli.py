@@ -21,6 +21,7 @@ import numpy as np
 
 from fusion_tf import __version__
 from fusion_tf.errors import FusionError, InputImageError
+from fusion_tf.registry import DEFAULT_MODEL
 
 
 def _cmd_models(args) -> int:
@@ -44,42 +45,58 @@ def _check_suffix(path: str | None, kinds: tuple[str, ...], flag: str) -> None:
 
 
 def _cmd_fuse(args) -> int:
-    from fusion_tf import registry
-    from fusion_tf.core.imageio import check_outputs, read_image, read_images, write_image, write_npy
+    from fusion_tf import api, registry
+    from fusion_tf.core.imageio import check_outputs
 
     # everything that can be checked without TensorFlow is checked before the model loads
     entry = registry.get(args.model)
+    options = registry.check_options(
+        args.model, output_mode=args.output_mode, jit_compile=True if args.jit else None, multi=args.multi,
+        tile=args.tile, backend=None if args.backend == "tf" else args.backend)
+    if args.batch is not None:
+        return _fuse_batch(args, options)
+    if args.skip_existing:
+        raise FusionError("--skip-existing belongs to --batch")
     _check_suffix(args.output, IMAGE_OUTPUTS, "-o")
     _check_suffix(args.save_raw, (".npy",), "--save-raw")
     _check_suffix(args.save_map, (".png", ".tif", ".tiff", ".bmp"), "--save-map")
     if args.save_map and not entry.decision_map:
         raise FusionError(f"--save-map: {args.model} produces no decision map")
     if len(args.images) < 2:
-        raise InputImageError(f"need at least 2 images, got {len(args.images)}")
+        raise InputImageError(f"need at least 2 images, got {len(args.images)} (or fuse a folder with --batch DIR)")
     for path in args.images:
         if Path(path).is_dir():
-            raise InputImageError(f"{path} is a folder, not an image")
+            raise InputImageError(f"{path} is a folder, not an image (fuse folders with --batch)")
         if not Path(path).is_file():
             raise InputImageError(f"image not found: {path}")
     check_outputs({"-o": args.output, "--save-raw": args.save_raw, "--save-map": args.save_map}, args.images)
-    options = registry.check_options(
-        args.model, output_mode=args.output_mode, jit_compile=True if args.jit else None, multi=args.multi,
-        tile=args.tile, backend=None if args.backend == "tf" else args.backend)
+    _check_weights(args)
+    if len(args.images) == 2:  # a pair is read (and its sizes checked) before the model loads
+        from fusion_tf.core.imageio import read_images
+
+        sources = read_images(args.images)
+    else:  # stacks (e.g. 65 microscope frames) stream: one frame in memory at a time
+        sources = args.images
+    fuser = api.load_fuser(args.model, args.weights, **options)
+    t0 = time.perf_counter()
+    result = api.fuse(sources, fuser=fuser, progress=None)
+    seconds = time.perf_counter() - t0
+    _write_result(args, result)
+    print(f"fused {len(args.images)} images with {args.model} in {seconds:.2f} s → {args.output}")
+    return 0
+
+
+def _check_weights(args) -> None:
+    """A missing file or a foreign format fails here, before the network is built."""
     if args.weights is not None:
         from fusion_tf.weights.resolve import resolve
 
-        resolve(args.model, args.weights)  # missing file / wrong format: before the network is built
-    # pairs are read (and checked) before the model loads; stacks stream through fusers that can
-    images = read_images(args.images, mode="keep") if len(args.images) == 2 else None
-    fuser = registry.load_fuser(args.model, args.weights, **options)
-    t0 = time.perf_counter()
-    if images is None:
-        # stacks (e.g. 65 microscope frames) stream: one frame in memory at a time, the bar counts frames fused
-        frames = _progress((read_image(p) for p in args.images), len(args.images), f"fusing with {args.model}")
-        result = fuser.fuse_stream(frames, args.multi or "calibration")
-    else:
-        result = fuser.fuse(images)
-    seconds = time.perf_counter() - t0
+        resolve(args.model, args.weights)
+
+
+def _write_result(args, result) -> None:
+    from fusion_tf.core.imageio import write_image, write_npy
+
     write_image(args.output, result.fused)
     if args.save_raw:
         write_npy(args.save_raw, np.asarray(result.raw, np.float32))
@@ -87,15 +104,30 @@ def _cmd_fuse(args) -> int:
         from fusion_tf.core.color import to_uint8
 
         write_image(args.save_map, to_uint8(np.clip(result.decision_map, 0, 1) * 255.0))
-    print(f"fused {len(args.images)} images with {args.model} in {seconds:.2f} s → {args.output}")
-    return 0
 
 
-def _progress(items, total: int, desc: str):
-    """A tqdm bar on stderr when it is a terminal (silent in pipes, logs and tests)."""
-    from tqdm import tqdm
+def _fuse_batch(args, options: dict) -> int:
+    from fusion_tf import api, batch
 
-    return tqdm(items, total=total, desc=desc, unit="frame", file=sys.stderr, disable=None, leave=False)
+    if args.images:
+        raise FusionError("--batch DIR takes no image arguments (the groups come from DIR)")
+    if args.save_raw or args.save_map:
+        raise FusionError("--save-raw/--save-map name one file; they do not apply to --batch")
+    suffix = "." + args.format
+    batch.check_output_folder(args.batch, args.output)
+    groups = batch.batch_groups(args.batch)
+    _check_weights(args)
+    fuser = api.load_fuser(args.model, args.weights, **options)
+    t0 = time.perf_counter()
+    outcomes = batch.fuse_batch(fuser, groups, args.output, suffix=suffix, skip_existing=args.skip_existing)
+    failed = [o for o in outcomes if o.status == "failed"]
+    for o in failed:
+        print(f"error: group {o.group}: {o.message}", file=sys.stderr)
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("fused", "skipped", "failed")}
+    print(f"batch of {len(groups)} groups with {args.model} in {time.perf_counter() - t0:.2f} s: "
+          f"{counts['fused']} fused, {counts['skipped']} skipped, {counts['failed']} failed → {args.output}/ "
+          f"(log {batch.LOG_NAME})")
+    return 2 if failed else 0
 
 
 def _cmd_export(args) -> int:
@@ -208,10 +240,16 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_models)
 
     p = sub.add_parser("fuse", help="fuse two or more images (first = near focus)")
-    p.add_argument("--model", default="mffgan", help="model name (see 'fusion-tf models')")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"model name (see 'fusion-tf models'; default {DEFAULT_MODEL})")
     p.add_argument("--weights", help="weights to load (default: the shipped checkpoint of the model)")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="source images of one size, in order")
-    p.add_argument("-o", "--output", required=True, help="fused image (.png, .jpg, .tif, .bmp)")
+    p.add_argument("images", nargs="*", metavar="IMAGE", help="source images of one size, in order")
+    p.add_argument("-o", "--output", required=True,
+                   help="fused image (.png, .jpg, .tif, .bmp); with --batch, the output folder")
+    p.add_argument("--batch", metavar="DIR",
+                   help="fuse every group in DIR (<name>-A/-B…, <name>_1/_2… files, or one sub-folder per stack) "
+                        "in one process, into -o FOLDER/<group>.<format>, logged in batch.csv")
+    p.add_argument("--skip-existing", action="store_true", help="--batch: keep groups whose output exists (resume)")
+    p.add_argument("--format", choices=("png", "jpg", "tif", "bmp"), default="png", help="--batch: output format")
     p.add_argument("--save-raw", metavar="OUT.npy", help="network's raw float32 output for the (last) pair")
     p.add_argument("--save-map", metavar="MAP.png", help="decision map as an image (decision-map models)")
     p.add_argument("--output-mode", choices=("plain", "faithful"),
@@ -226,7 +264,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_fuse)
 
     p = sub.add_parser("export", help="write a SavedModel for TF Serving (pre/post-processing in the graph)")
-    p.add_argument("--model", default="mffgan")
+    p.add_argument("--model", default=DEFAULT_MODEL)
     p.add_argument("--weights", help="weights to export (default: the shipped checkpoint of the model)")
     p.add_argument("-o", "--output", required=True, help="new folder for the SavedModel, e.g. serving/mffgan/1")
     p.set_defaults(func=_cmd_export)

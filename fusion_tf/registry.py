@@ -34,6 +34,10 @@ class ModelEntry:
     extra: dict = field(default_factory=dict)
 
 
+#: the model `fuse`, `export` and the Python API use when none is named
+DEFAULT_MODEL = "mffgan"
+
+
 def _resolve(target: str) -> Callable:
     module, _, attr = target.partition(":")
     return getattr(importlib.import_module(module), attr)

@@ -81,9 +81,14 @@ def read_images(paths: Sequence[str | os.PathLike], mode: str = "keep", min_coun
         raise InputImageError(f"need at least {min_count} images, got {len(paths)}")
     images = [read_image(p, mode) for p in paths]
     check_same_size(images, [str(p) for p in paths])
-    if mode == "keep" and any(im.ndim == 3 for im in images):
-        images = [np.repeat(im[..., None], 3, axis=-1) if im.ndim == 2 else im for im in images]
-    return images
+    return match_colour(images)
+
+
+def match_colour(images: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Grey sources next to colour ones become RGB (every model needs one colour mode per group)."""
+    if any(im.ndim == 3 for im in images):
+        return [np.repeat(im[..., None], 3, axis=-1) if im.ndim == 2 else im for im in images]
+    return list(images)
 
 
 def check_same_size(images: Sequence[np.ndarray], names: Sequence[str] | None = None) -> None:

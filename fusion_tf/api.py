@@ -1,0 +1,70 @@
+"""The Python API: what the ``fuse`` command does, callable from a script or a notebook.
+
+    import fusion_tf
+    result = fusion_tf.fuse(["near.jpg", "far.jpg"], model="gacn")      # paths or uint8 arrays
+    fuser = fusion_tf.load_fuser("gacn", tile=512)                      # load once …
+    for stack in stacks:
+        fusion_tf.fuse(stack, fuser=fuser).fused                         # … fuse many
+
+Weights resolve exactly as on the command line (:mod:`fusion_tf.weights.resolve`: the shipped file
+when ``weights`` is None).  The CLI is a thin caller of these functions, so both paths are one.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from fusion_tf.registry import DEFAULT_MODEL
+
+
+def load_fuser(model: str = DEFAULT_MODEL, weights: str | os.PathLike | None = None, **options):
+    """A loaded model ready to fuse many groups (``options``: ``tile``, ``backend``, ``multi``, …)."""
+    from fusion_tf import registry
+
+    return registry.load_fuser(model, None if weights is None else str(weights), **options)
+
+
+def _frame(item) -> np.ndarray:
+    from fusion_tf.core.imageio import read_image
+
+    return read_image(item) if isinstance(item, (str, os.PathLike)) else np.asarray(item)
+
+
+def fuse(images: Sequence, model: str = DEFAULT_MODEL, weights: str | os.PathLike | None = None, *,
+         fuser=None, progress: bool | None = False, **options):
+    """Fuse one group of ≥ 2 same-size images, in order (first = near focus) → ``FusionResult``.
+
+    ``images``: file paths (read lazily, one frame in memory at a time for stacks) or uint8 arrays.
+    ``fuser``: reuse a :func:`load_fuser` result instead of loading ``model``/``weights`` again.
+    ``progress``: a frame bar on stderr (None: only on a terminal).  Two images are fused as the
+    papers' pairs; more stream through the model's multi-image rule (serial; GACN: calibration unless
+    ``multi="serial"``).
+    """
+    from fusion_tf.errors import InputImageError
+
+    images = list(images)
+    if len(images) < 2:
+        raise InputImageError(f"need at least 2 images, got {len(images)}")
+    if fuser is None:
+        fuser = load_fuser(model, weights, **options)
+    elif options or weights is not None:
+        raise TypeError("give either fuser= or model/weights/options, not both")
+    if len(images) == 2:
+        from fusion_tf.core.imageio import check_same_size, match_colour
+
+        pair = [_frame(x) for x in images]
+        check_same_size(pair, [str(x) if isinstance(x, (str, os.PathLike)) else f"image {i + 1}"
+                               for i, x in enumerate(images)])
+        return fuser.fuse(match_colour(pair))
+    frames: Iterable[np.ndarray] = (_frame(x) for x in images)
+    if progress is not False:
+        import sys
+
+        from tqdm import tqdm
+
+        frames = tqdm(frames, total=len(images), desc=f"fusing with {fuser.name}", unit="frame", file=sys.stderr,
+                      disable=None if progress is None else not progress, leave=False)
+    return fuser.fuse_stream(frames, getattr(fuser, "multi", None) or "calibration")
