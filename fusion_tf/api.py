@@ -12,6 +12,7 @@ when ``weights`` is None).  The CLI is a thin caller of these functions, so both
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Iterable, Sequence
 
@@ -58,7 +59,8 @@ def fuse(images: Sequence, model: str = DEFAULT_MODEL, weights: str | os.PathLik
         pair = [_frame(x) for x in images]
         check_same_size(pair, [str(x) if isinstance(x, (str, os.PathLike)) else f"image {i + 1}"
                                for i, x in enumerate(images)])
-        return fuser.fuse(match_colour(pair))
+        with _elapsed(f"fusing with {fuser.name}", progress):  # one long call (MFIF-GAN: ~13 s a 520² pair)
+            return fuser.fuse(match_colour(pair))
     frames: Iterable[np.ndarray] = (_frame(x) for x in images)
     if progress is not False:
         import sys
@@ -68,3 +70,32 @@ def fuse(images: Sequence, model: str = DEFAULT_MODEL, weights: str | os.PathLik
         frames = tqdm(frames, total=len(images), desc=f"fusing with {fuser.name}", unit="frame", file=sys.stderr,
                       disable=None if progress is None else not progress, leave=False)
     return fuser.fuse_stream(frames, getattr(fuser, "multi", None) or "calibration")
+
+
+@contextlib.contextmanager
+def _elapsed(desc: str, progress: bool | None):
+    """A ticking "desc 00:12" line on stderr during one long call (tqdm has no progress to show inside
+    a single network call, so a thread refreshes its clock); silent off a terminal or when False."""
+    import sys
+    import threading
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=None, desc=desc, bar_format="{desc} {elapsed}", file=sys.stderr, leave=False,
+               disable=True if progress is False else (None if progress is None else not progress))
+    stop = threading.Event()
+
+    def tick():
+        while not stop.wait(0.5):
+            bar.refresh()
+
+    ticker = None if bar.disable else threading.Thread(target=tick, daemon=True)
+    if ticker:
+        ticker.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        if ticker:
+            ticker.join()
+        bar.close()
