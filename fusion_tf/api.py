@@ -35,14 +35,17 @@ def _frame(item) -> np.ndarray:
 
 
 def fuse(images: Sequence, model: str = DEFAULT_MODEL, weights: str | os.PathLike | None = None, *,
-         fuser=None, progress: bool | None = False, **options):
+         fuser=None, progress: bool | None = False, align: str = "none", align_reference="middle", **options):
     """Fuse one group of ≥ 2 same-size images, in order (first = near focus) → ``FusionResult``.
 
     ``images``: file paths (read lazily, one frame in memory at a time for stacks) or uint8 arrays.
     ``fuser``: reuse a :func:`load_fuser` result instead of loading ``model``/``weights`` again.
     ``progress``: a frame bar on stderr (None: only on a terminal).  Two images are fused as the
     papers' pairs; more stream through the model's multi-image rule (serial; GACN: calibration unless
-    ``multi="serial"``).
+    ``multi="serial"``).  ``align``: register hand-held frames first (``translation``, ``euclidean``,
+    ``affine``, ``homography``; :mod:`fusion_tf.core.registration`) to ``align_reference``
+    (``"first"``, ``"middle"`` or an index) and fuse the area every frame covers; off by default, so
+    benchmark pairs stay untouched.
     """
     from fusion_tf.errors import InputImageError
 
@@ -53,6 +56,8 @@ def fuse(images: Sequence, model: str = DEFAULT_MODEL, weights: str | os.PathLik
         fuser = load_fuser(model, weights, **options)
     elif options or weights is not None:
         raise TypeError("give either fuser= or model/weights/options, not both")
+    if align != "none":
+        images = _registered(images, align, align_reference)
     if len(images) == 2:
         from fusion_tf.core.imageio import check_same_size, match_colour
 
@@ -70,6 +75,31 @@ def fuse(images: Sequence, model: str = DEFAULT_MODEL, weights: str | os.PathLik
         frames = tqdm(frames, total=len(images), desc=f"fusing with {fuser.name}", unit="frame", file=sys.stderr,
                       disable=None if progress is None else not progress, leave=False)
     return fuser.fuse_stream(frames, getattr(fuser, "multi", None) or "calibration")
+
+
+def _registered(images: list, motion: str, reference) -> "_LazyFrames":
+    """Estimate the registration on a first pass over the frames; warp them lazily on the second."""
+    from fusion_tf.core.registration import register_stack
+
+    names = [str(x) if isinstance(x, (str, os.PathLike)) else f"image {i + 1}" for i, x in enumerate(images)]
+    registration = register_stack((_frame(x) for x in images), motion=motion, reference=reference,
+                                  count=len(images), names=names)
+    return _LazyFrames(images, registration)
+
+
+class _LazyFrames(list):
+    """The sources as a list whose items are read and warped only when used (one frame at a time)."""
+
+    def __init__(self, items, registration):
+        super().__init__(items)
+        self.registration = registration
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def __getitem__(self, i):
+        return self.registration.warp(_frame(list.__getitem__(self, i)), i)
 
 
 @contextlib.contextmanager

@@ -63,9 +63,10 @@ def check_output_folder(batch_dir: str | Path, out_dir: str | Path) -> None:
 
 
 def fuse_batch(fuser, groups: dict[str, list[Path]], out_dir: str | Path, suffix: str = ".png",
-               skip_existing: bool = False, progress: bool | None = None) -> list[GroupOutcome]:
+               skip_existing: bool = False, progress: bool | None = None, **fuse_options) -> list[GroupOutcome]:
     """Fuse each group with the loaded ``fuser`` into ``out_dir/<group><suffix>``; never stops on a
-    group's bad input (a :class:`FusionError`), which is recorded instead.  Writes ``batch.csv``."""
+    group's bad input (a :class:`FusionError`), which is recorded instead.  Writes ``batch.csv``.
+    ``fuse_options`` (``align``, ``align_reference``) go to :func:`fusion_tf.api.fuse` per group."""
     from tqdm import tqdm
 
     from fusion_tf import api
@@ -83,7 +84,7 @@ def fuse_batch(fuser, groups: dict[str, list[Path]], out_dir: str | Path, suffix
             continue
         t0 = time.perf_counter()
         try:
-            result = api.fuse(frames, fuser=fuser)
+            result = api.fuse(frames, fuser=fuser, **fuse_options)
             write_image(target, result.fused)
         except FusionError as exc:
             outcomes.append(GroupOutcome(name, len(frames), time.perf_counter() - t0, "failed", str(exc)))

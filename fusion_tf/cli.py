@@ -57,6 +57,8 @@ def _cmd_fuse(args) -> int:
         return _fuse_batch(args, options)
     if args.skip_existing:
         raise FusionError("--skip-existing belongs to --batch")
+    if Path(args.output).is_dir():
+        raise InputImageError(f"-o {args.output} is a folder; give a file name (folders of stacks: --batch DIR -o OUTDIR)")
     _check_suffix(args.output, IMAGE_OUTPUTS, "-o")
     _check_suffix(args.save_raw, (".npy",), "--save-raw")
     _check_suffix(args.save_map, (".png", ".tif", ".tiff", ".bmp"), "--save-map")
@@ -79,7 +81,7 @@ def _cmd_fuse(args) -> int:
         sources = args.images
     fuser = api.load_fuser(args.model, args.weights, **options)
     t0 = time.perf_counter()
-    result = api.fuse(sources, fuser=fuser, progress=None)
+    result = api.fuse(sources, fuser=fuser, progress=None, align=args.align, align_reference=args.align_reference)
     seconds = time.perf_counter() - t0
     _write_result(args, result)
     print(f"fused {len(args.images)} images with {args.model} in {seconds:.2f} s → {args.output}")
@@ -119,7 +121,8 @@ def _fuse_batch(args, options: dict) -> int:
     _check_weights(args)
     fuser = api.load_fuser(args.model, args.weights, **options)
     t0 = time.perf_counter()
-    outcomes = batch.fuse_batch(fuser, groups, args.output, suffix=suffix, skip_existing=args.skip_existing)
+    outcomes = batch.fuse_batch(fuser, groups, args.output, suffix=suffix, skip_existing=args.skip_existing,
+                                align=args.align, align_reference=args.align_reference)
     failed = [o for o in outcomes if o.status == "failed"]
     for o in failed:
         print(f"error: group {o.group}: {o.message}", file=sys.stderr)
@@ -202,6 +205,19 @@ def _loop_arguments(p: argparse.ArgumentParser) -> None:
                         "loss scaling) or bfloat16 (GPU or CPU); variables and losses stay float32")
 
 
+def _reference(text: str):
+    """``--align-reference``: first, middle or a 1-based frame number (0-based inside the library)."""
+    if text in ("first", "middle"):
+        return text
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected first, middle or a frame number, got {text!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"frame numbers start at 1, got {number}")
+    return number - 1
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse with its usage errors as one line (``fusion-tf fuse: error: …``) and exit code 2."""
 
@@ -250,6 +266,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                         "in one process, into -o FOLDER/<group>.<format>, logged in batch.csv")
     p.add_argument("--skip-existing", action="store_true", help="--batch: keep groups whose output exists (resume)")
     p.add_argument("--format", choices=("png", "jpg", "tif", "bmp"), default="png", help="--batch: output format")
+    p.add_argument("--align", choices=("none", "translation", "euclidean", "affine", "homography"), default="none",
+                   help="register hand-held frames first (ECC, each frame to its neighbour, composed to the reference) "
+                        "and fuse the area every frame covers; default none (benchmark pairs stay untouched)")
+    p.add_argument("--align-reference", type=_reference, default="middle", metavar="first|middle|N",
+                   help="--align: the frame the others are registered to (N counts from 1; default middle)")
     p.add_argument("--save-raw", metavar="OUT.npy", help="network's raw float32 output for the (last) pair")
     p.add_argument("--save-map", metavar="MAP.png", help="decision map as an image (decision-map models)")
     p.add_argument("--output-mode", choices=("plain", "faithful"),

@@ -111,7 +111,7 @@ def _bad_input_cases(tmp: Path, pair: tuple[str, str]):
         ("-o is the first source", [*fuse, "-o", a], "is one of the input images"),
         ("-o is a source by another spelling", [*fuse, "-o", str(Path(a).parent / ".." / Path(a).parent.name / Path(a).name)],
          "is one of the input images"),
-        ("-o is an existing folder", [*fuse, "-o", str(folder)], "use one of"),
+        ("-o is an existing folder", [*fuse, "-o", str(folder)], "is a folder; give a file name"),
         ("-o folder with an image suffix", [*fuse, "-o", str(_mkdir(tmp / "dir.png"))], "is a folder"),
         ("-o under a file", [*fuse, "-o", str(blocker / "out.png")], "is a file, not a folder"),
         ("-o with an unknown suffix", [*fuse, "-o", str(tmp / "out.txt")], "use one of"),

@@ -80,8 +80,8 @@ def resolve(model: str, weights: str | os.PathLike | None = None) -> WeightsSour
         return WeightsSource(entry.default_weights, "keras", shipped=True)
     kind = identify(weights)
     if kind not in OWN_KINDS and kind not in entry.importers:
-        raise WeightsError(f"{weights} is {KIND_NAMES[kind]}, which {model} cannot load; "
-                           f"{model} takes {entry.weights_help}")
+        raise WeightsError(f"{weights} is {KIND_NAMES[kind]}, which {model} cannot load "
+                           f"(it takes: {entry.weights_help})")
     return WeightsSource(Path(weights), kind)
 
 
