@@ -35,7 +35,9 @@ def _frame(item) -> np.ndarray:
 
 
 def fuse(images: Sequence, model: str = DEFAULT_MODEL, weights: str | os.PathLike | None = None, *,
-         fuser=None, progress: bool | None = False, align: str = "none", align_reference="middle", **options):
+         fuser=None, progress: bool | None = False, align: str = "none", align_reference="middle",
+         align_crop: bool = True, align_photometric: bool = False, transforms: str | os.PathLike | None = None,
+         **options):
     """Fuse one group of ≥ 2 same-size images, in order (first = near focus) → ``FusionResult``.
 
     ``images``: file paths (read lazily, one frame in memory at a time for stacks) or uint8 arrays.
@@ -44,8 +46,9 @@ def fuse(images: Sequence, model: str = DEFAULT_MODEL, weights: str | os.PathLik
     papers' pairs; more stream through the model's multi-image rule (serial; GACN: calibration unless
     ``multi="serial"``).  ``align``: register hand-held frames first (``translation``, ``euclidean``,
     ``affine``, ``homography``; :mod:`fusion_tf.core.registration`) to ``align_reference``
-    (``"first"``, ``"middle"`` or an index) and fuse the area every frame covers; off by default, so
-    benchmark pairs stay untouched.
+    (``"first"``, ``"middle"`` or an index) and fuse the area every frame covers (``align_crop=False``:
+    full size, borders replicated); off by default, so benchmark pairs stay untouched.  ``transforms``:
+    reuse a saved alignment (:func:`register` → ``Registration.to_json``) instead of estimating one.
     """
     from fusion_tf.errors import InputImageError
 
@@ -56,8 +59,9 @@ def fuse(images: Sequence, model: str = DEFAULT_MODEL, weights: str | os.PathLik
         fuser = load_fuser(model, weights, **options)
     elif options or weights is not None:
         raise TypeError("give either fuser= or model/weights/options, not both")
-    if align != "none":
-        images = _registered(images, align, align_reference)
+    if align != "none" or transforms is not None:
+        registration = register(images, align, align_reference, align_crop, align_photometric, transforms)
+        images = _LazyFrames(images, registration)
     if len(images) == 2:
         from fusion_tf.core.imageio import check_same_size, match_colour
 
@@ -77,14 +81,42 @@ def fuse(images: Sequence, model: str = DEFAULT_MODEL, weights: str | os.PathLik
     return fuser.fuse_stream(frames, getattr(fuser, "multi", None) or "calibration")
 
 
-def _registered(images: list, motion: str, reference) -> "_LazyFrames":
-    """Estimate the registration on a first pass over the frames; warp them lazily on the second."""
-    from fusion_tf.core.registration import register_stack
+def register(images: Sequence, motion: str = "affine", reference="middle", crop: bool = True,
+             photometric: bool = False, transforms: str | os.PathLike | None = None):
+    """The :class:`~fusion_tf.core.registration.Registration` of a stack (paths or arrays): estimated in
+    one pass over the frames, or loaded from ``transforms`` (a saved JSON, checked against the stack)."""
+    from fusion_tf.core.registration import Registration, register_stack
 
+    images = list(images)
+    if transforms is not None:
+        h, w = _frame(images[0]).shape[:2]
+        return Registration.from_json(transforms, frame_size=(w, h), count=len(images))
     names = [str(x) if isinstance(x, (str, os.PathLike)) else f"image {i + 1}" for i, x in enumerate(images)]
-    registration = register_stack((_frame(x) for x in images), motion=motion, reference=reference,
-                                  count=len(images), names=names)
-    return _LazyFrames(images, registration)
+    return register_stack((_frame(x) for x in images), motion=motion, reference=reference, photometric=photometric,
+                          crop=crop, count=len(images), names=names)
+
+
+def align(images: Sequence, out_dir: str | os.PathLike, motion: str = "affine", reference="middle",
+          crop: bool = True, photometric: bool = False, transforms: str | os.PathLike | None = None,
+          save_transforms: str | os.PathLike | None = None) -> list:
+    """Register a stack and write its frames, aligned, as ``out_dir/<stem>.png`` (lossless), plus the
+    transforms as JSON (default ``out_dir/transforms.json``) for reuse on other stacks of the same rig.
+    Returns the written paths."""
+    from pathlib import Path
+
+    from fusion_tf.core.imageio import write_image
+
+    images = list(images)
+    registration = register(images, motion, reference, crop, photometric, transforms)
+    out_dir = Path(out_dir)
+    stems = [Path(x).stem if isinstance(x, (str, os.PathLike)) else f"frame{i + 1:03d}" for i, x in enumerate(images)]
+    if len(set(stems)) != len(stems):
+        stems = [f"{i + 1:03d}-{s}" for i, s in enumerate(stems)]
+    written = []
+    for stem, frame in zip(stems, _LazyFrames(images, registration)):
+        written.append(write_image(out_dir / f"{stem}.png", frame))
+    registration.to_json(save_transforms or out_dir / "transforms.json")
+    return written
 
 
 class _LazyFrames(list):

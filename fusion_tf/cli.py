@@ -73,15 +73,17 @@ def _cmd_fuse(args) -> int:
             raise InputImageError(f"image not found: {path}")
     check_outputs({"-o": args.output, "--save-raw": args.save_raw, "--save-map": args.save_map}, args.images)
     _check_weights(args)
-    if len(args.images) == 2:  # a pair is read (and its sizes checked) before the model loads
+    _check_transforms(args)
+    if len(args.images) == 2 and args.align == "none" and args.transforms is None:
+        # a pair is read (and its sizes checked) before the model loads
         from fusion_tf.core.imageio import read_images
 
         sources = read_images(args.images)
-    else:  # stacks (e.g. 65 microscope frames) stream: one frame in memory at a time
+    else:  # stacks (e.g. 65 microscope frames) stream: one frame in memory at a time; registration names files
         sources = args.images
     fuser = api.load_fuser(args.model, args.weights, **options)
     t0 = time.perf_counter()
-    result = api.fuse(sources, fuser=fuser, progress=None, align=args.align, align_reference=args.align_reference)
+    result = api.fuse(sources, fuser=fuser, progress=None, **_alignment_options(args))
     seconds = time.perf_counter() - t0
     _write_result(args, result)
     print(f"fused {len(args.images)} images with {args.model} in {seconds:.2f} s → {args.output}")
@@ -94,6 +96,11 @@ def _check_weights(args) -> None:
         from fusion_tf.weights.resolve import resolve
 
         resolve(args.model, args.weights)
+
+
+def _check_transforms(args) -> None:
+    if args.transforms is not None and not Path(args.transforms).is_file():
+        raise FusionError(f"--transforms {args.transforms}: file not found")
 
 
 def _write_result(args, result) -> None:
@@ -119,10 +126,11 @@ def _fuse_batch(args, options: dict) -> int:
     batch.check_output_folder(args.batch, args.output)
     groups = batch.batch_groups(args.batch)
     _check_weights(args)
+    _check_transforms(args)
     fuser = api.load_fuser(args.model, args.weights, **options)
     t0 = time.perf_counter()
     outcomes = batch.fuse_batch(fuser, groups, args.output, suffix=suffix, skip_existing=args.skip_existing,
-                                align=args.align, align_reference=args.align_reference)
+                                **_alignment_options(args))
     failed = [o for o in outcomes if o.status == "failed"]
     for o in failed:
         print(f"error: group {o.group}: {o.message}", file=sys.stderr)
@@ -205,6 +213,47 @@ def _loop_arguments(p: argparse.ArgumentParser) -> None:
                         "loss scaling) or bfloat16 (GPU or CPU); variables and losses stay float32")
 
 
+def _alignment_arguments(p: argparse.ArgumentParser) -> None:
+    """Options shared by ``fuse --align`` and ``align``."""
+    p.add_argument("--align-crop", action=argparse.BooleanOptionalAction, default=True,
+                   help="crop to the area every registered frame covers (default); --no-align-crop keeps the "
+                        "full frame with replicated borders")
+    p.add_argument("--align-photometric", action="store_true",
+                   help="also match each frame's brightness to the reference (gain and offset)")
+    p.add_argument("--transforms", metavar="FILE.json",
+                   help="reuse a saved alignment (from 'fusion-tf align') instead of estimating one: same frame "
+                        "size and count; the motion and reference come from the file")
+
+
+def _alignment_options(args) -> dict:
+    return {"align": args.align, "align_reference": args.align_reference, "align_crop": args.align_crop,
+            "align_photometric": args.align_photometric, "transforms": args.transforms}
+
+
+def _cmd_align(args) -> int:
+    from fusion_tf import api
+    from fusion_tf.core.imageio import check_outputs
+
+    if len(args.images) < 2:
+        raise InputImageError(f"need at least 2 images, got {len(args.images)}")
+    for path in args.images:
+        if not Path(path).is_file():
+            raise InputImageError(f"{path} is a folder, not an image" if Path(path).is_dir() else f"image not found: {path}")
+    out = Path(args.output)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FusionError(f"-o {out}: give a new or empty folder (aligned frames would mix with other files)")
+    check_outputs({"--save-transforms": args.save_transforms}, args.images)
+    _check_transforms(args)
+    t0 = time.perf_counter()
+    options = _alignment_options(args)
+    written = api.align(args.images, out, motion=options["align"], reference=options["align_reference"],
+                        crop=options["align_crop"], photometric=options["align_photometric"],
+                        transforms=options["transforms"], save_transforms=args.save_transforms)
+    print(f"aligned {len(written)} frames in {time.perf_counter() - t0:.2f} s → {out}/ "
+          f"(transforms: {args.save_transforms or out / 'transforms.json'})")
+    return 0
+
+
 def _reference(text: str):
     """``--align-reference``: first, middle or a 1-based frame number (0-based inside the library)."""
     if text in ("first", "middle"):
@@ -271,6 +320,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                         "and fuse the area every frame covers; default none (benchmark pairs stay untouched)")
     p.add_argument("--align-reference", type=_reference, default="middle", metavar="first|middle|N",
                    help="--align: the frame the others are registered to (N counts from 1; default middle)")
+    _alignment_arguments(p)
     p.add_argument("--save-raw", metavar="OUT.npy", help="network's raw float32 output for the (last) pair")
     p.add_argument("--save-map", metavar="MAP.png", help="decision map as an image (decision-map models)")
     p.add_argument("--output-mode", choices=("plain", "faithful"),
@@ -283,6 +333,18 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=("tf", "onnxruntime"), default="tf",
                    help="inference engine for the network (onnxruntime: tf2onnx conversion, cached)")
     p.set_defaults(func=_cmd_fuse)
+
+    p = sub.add_parser("align", help="register a hand-held stack and write the aligned frames (+ transforms JSON)")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="frames of one stack, in order")
+    p.add_argument("-o", "--output", required=True, help="new or empty folder for the aligned frames (<stem>.png)")
+    p.add_argument("--align", choices=("translation", "euclidean", "affine", "homography"), default="affine",
+                   help="motion model (default affine: shift, rotation, scale — focus breathing — and shear)")
+    p.add_argument("--align-reference", type=_reference, default="middle", metavar="first|middle|N",
+                   help="the frame the others are registered to (N counts from 1; default middle)")
+    _alignment_arguments(p)
+    p.add_argument("--save-transforms", metavar="FILE.json",
+                   help="where to write the transforms (default OUTDIR/transforms.json)")
+    p.set_defaults(func=_cmd_align)
 
     p = sub.add_parser("export", help="write a SavedModel for TF Serving (pre/post-processing in the graph)")
     p.add_argument("--model", default=DEFAULT_MODEL)

@@ -136,3 +136,43 @@ def test_align_affine_undoes_a_hand_held_shift(tmp_path, capsys):
     unaligned_error = np.abs(np.asarray(Image.open(plain)).astype(float)[y:y + ch, x:x + cw] - truth)[m:-m, m:-m].mean()
     assert aligned_error <= 2.0, aligned_error
     assert unaligned_error > 3 * aligned_error  # the test can tell ghosting from alignment
+
+
+def test_align_command_writes_frames_and_transforms_that_fuse_reuses(tmp_path, capsys):
+    """`fusion-tf align` writes the registered frames and a transforms file; `fuse --transforms` with that
+    file gives the same result as `fuse --align` estimating it again (one alignment, many stacks)."""
+    import cv2
+
+    a = np.asarray(Image.open(SAMPLES / "lytro-05-A.jpg"))[100:340, 100:420]
+    b = np.asarray(Image.open(SAMPLES / "lytro-05-B.jpg"))[100:340, 100:420]
+    h, w = b.shape[:2]
+    shift = np.float32([[1, 0, -10.0], [0, 1, 7.0]])
+    b = cv2.warpAffine(b, shift, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    paths = [str(tmp_path / "near.png"), str(tmp_path / "far.png")]
+    Image.fromarray(a).save(paths[0])
+    Image.fromarray(b).save(paths[1])
+    out = tmp_path / "aligned"
+    assert main(["align", *paths, "-o", str(out), "--align", "translation", "--align-reference", "first"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["far.png", "near.png", "transforms.json"]
+    near, far = (np.asarray(Image.open(out / f"{n}.png")).astype(float) for n in ("near", "far"))
+    assert near.shape == far.shape and near.shape[1] <= w - 10 and near.shape[0] <= h - 7
+    # the aligned far frame matches the unshifted original (up to sub-pixel interpolation); unaligned, it does not
+    original = np.asarray(Image.open(SAMPLES / "lytro-05-B.jpg"))[100:340, 100:420].astype(float)
+    x, y = (int(v) for v in __import__("json").loads((out / "transforms.json").read_text())["area"][:2])
+    window = (slice(y, y + far.shape[0]), slice(x, x + far.shape[1]))
+    aligned_error = np.abs(far - original[window]).mean()
+    unaligned_error = np.abs(b.astype(float)[window] - original[window]).mean()
+    assert aligned_error < 2.5 and aligned_error < unaligned_error / 4, (aligned_error, unaligned_error)
+    estimated, reused = tmp_path / "estimated.png", tmp_path / "reused.png"
+    assert main(["fuse", *paths, "-o", str(estimated), "--align", "translation", "--align-reference", "1"]) == 0
+    assert main(["fuse", *paths, "-o", str(reused), "--transforms", str(out / "transforms.json")]) == 0
+    np.testing.assert_array_equal(np.asarray(Image.open(estimated)), np.asarray(Image.open(reused)))
+    # a transforms file for another stack is refused in one line, before anything is written
+    other = [str(tmp_path / "small-A.png"), str(tmp_path / "small-B.png")]
+    for p in other:
+        Image.fromarray(a[:64, :64]).save(p)
+    capsys.readouterr()
+    assert main(["fuse", *other, "-o", str(tmp_path / "x.png"), "--transforms", str(out / "transforms.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "64x64" in err and not (tmp_path / "x.png").exists()
+    assert main(["align", *paths, "-o", str(out)]) == 2  # not empty: aligned frames would mix
