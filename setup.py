@@ -33,6 +33,9 @@ setup(
         "tensorboard": ["tensorboard>=2.20,<3"],
         # --backend onnxruntime (tf2onnx 1.17 works with TF 2.21's protobuf; tested with onnxruntime 1.31)
         "onnx": ["onnxruntime>=1.17,<2", "tf2onnx>=1.17,<2"],
+        # fuse --batch --engine beam / python -m fusion_tf.beam (Apache Beam RunInference, docs/bulk.md);
+        # apache-beam 2.77 pins protobuf<7 and pillow<13 (pip resolves protobuf 6.33, pillow 12.3 for TF 2.21)
+        "beam": ["apache-beam>=2.77,<3"],
     },
     entry_points={"console_scripts": ["fusion-tf=fusion_tf.cli:main"]},
 )

@@ -37,10 +37,13 @@ def _frame(item) -> np.ndarray:
 def fuse(images: Sequence, model: str = DEFAULT_MODEL, weights: str | os.PathLike | None = None, *,
          fuser=None, progress: bool | None = False, align: str = "none", align_reference="middle",
          align_crop: bool = True, align_photometric: bool = False, transforms: str | os.PathLike | None = None,
-         **options):
+         output_depth: int | None = None, **options):
     """Fuse one group of ≥ 2 same-size images, in order (first = near focus) → ``FusionResult``.
 
-    ``images``: file paths (read lazily, one frame in memory at a time for stacks) or uint8 arrays.
+    ``images``: file paths (read lazily, one frame in memory at a time for stacks) or uint8 or uint16
+    arrays (one depth per group).  ``fused`` has the sources' depth unless ``output_depth`` (8 or 16)
+    converts it (:func:`~fusion_tf.core.imageio.to_depth`); ``metadata`` holds the first source file's
+    EXIF and ICC profile, for :func:`write_result`.
     ``fuser``: reuse a :func:`load_fuser` result instead of loading ``model``/``weights`` again.
     ``progress``: a frame bar on stderr (None: only on a terminal).  Two images are fused as the
     papers' pairs; more stream through the model's multi-image rule (serial; GACN: calibration unless
@@ -55,6 +58,8 @@ def fuse(images: Sequence, model: str = DEFAULT_MODEL, weights: str | os.PathLik
     images = list(images)
     if len(images) < 2:
         raise InputImageError(f"need at least 2 images, got {len(images)}")
+    if output_depth not in (None, 8, 16):
+        raise ValueError(f"output_depth must be 8 or 16, got {output_depth}")
     if fuser is None:
         fuser = load_fuser(model, weights, **options)
     elif options or weights is not None:
@@ -69,7 +74,7 @@ def fuse(images: Sequence, model: str = DEFAULT_MODEL, weights: str | os.PathLik
         check_same_size(pair, [str(x) if isinstance(x, (str, os.PathLike)) else f"image {i + 1}"
                                for i, x in enumerate(images)])
         with _elapsed(f"fusing with {fuser.name}", progress):  # one long call (MFIF-GAN: ~13 s a 520² pair)
-            return fuser.fuse(match_colour(pair))
+            return _finish(fuser.fuse(match_colour(pair)), images, output_depth)
     frames: Iterable[np.ndarray] = (_frame(x) for x in images)
     if progress is not False:
         import sys
@@ -78,7 +83,39 @@ def fuse(images: Sequence, model: str = DEFAULT_MODEL, weights: str | os.PathLik
 
         frames = tqdm(frames, total=len(images), desc=f"fusing with {fuser.name}", unit="frame", file=sys.stderr,
                       disable=None if progress is None else not progress, leave=False)
-    return fuser.fuse_stream(frames, getattr(fuser, "multi", None) or "calibration")
+    return _finish(fuser.fuse_stream(frames, getattr(fuser, "multi", None) or "calibration"), images, output_depth)
+
+
+def _finish(result, images: list, output_depth: int | None):
+    """A fuser's result with the first source file's metadata and, if asked, another bit depth."""
+    from fusion_tf.core.imageio import read_metadata, to_depth
+
+    first = list.__getitem__(images, 0)  # the item itself, not the registered frame of _LazyFrames
+    if isinstance(first, (str, os.PathLike)):
+        result.metadata = read_metadata(first)
+    if output_depth is not None:
+        result.fused = to_depth(result.fused, output_depth)
+    return result
+
+
+def write_result(result, path: str | os.PathLike, *, output_depth: int | None = None, quality: int | None = None):
+    """Write ``result.fused`` as ``fuse -o`` does: in the sources' bit depth unless ``output_depth`` (8 or
+    16; JPEG, BMP and WebP hold 8 bits only, so a 16-bit result must be given ``output_depth=8`` for them),
+    with the first source's EXIF (orientation reset to 1) and ICC profile where the format holds them."""
+    from fusion_tf.core.imageio import write_image
+
+    return write_image(path, result.fused, quality, metadata=result.metadata, depth=output_depth)
+
+
+def write_depth(result, path: str | os.PathLike, preview: str | os.PathLike | None = None):
+    """Write ``result.depth`` (per pixel, the index of the frame the fused image takes; rules per model
+    in :mod:`fusion_tf.core.focus`) as a 16-bit PNG, frame i of N → ``round(i·65535 / (N − 1))``, and
+    optionally a colourised 8-bit RGB ``preview`` PNG (what ``fuse --save-depth/--depth-preview`` write)."""
+    from fusion_tf.core.focus import write_depth_map
+
+    if result.depth is None or result.frames is None:
+        raise ValueError("this result has no depth map")
+    return write_depth_map(path, result.depth, result.frames, preview)
 
 
 def register(images: Sequence, motion: str = "affine", reference="middle", crop: bool = True,

@@ -85,7 +85,7 @@ def fuse_batch(fuser, groups: dict[str, list[Path]], out_dir: str | Path, suffix
         t0 = time.perf_counter()
         try:
             result = api.fuse(frames, fuser=fuser, **fuse_options)
-            write_image(target, result.fused)
+            write_image(target, result.fused, metadata=result.metadata)  # depth: fuse_options["output_depth"]
         except FusionError as exc:
             outcomes.append(GroupOutcome(name, len(frames), time.perf_counter() - t0, "failed", str(exc)))
             continue

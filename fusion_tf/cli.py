@@ -25,14 +25,40 @@ from fusion_tf.registry import DEFAULT_MODEL
 
 
 def _cmd_models(args) -> int:
-    from fusion_tf import registry
+    from fusion_tf import presets, registry
 
-    print(f"{'model':<16} {'network':<14} {'trainable':>12} {'non-trainable':>14}  shipped weights")
+    print(f"{'model':<16} {'network':<14} {'trainable':>12} {'non-trainable':>14}")
+    parameters = {}
     for name, entry in registry.MODELS.items():
-        shipped = "yes" if name in registry.available_models() else "no"
         for net, trainable, frozen in registry.parameter_counts(name):
-            print(f"{name:<16} {net:<14} {trainable:>12,} {frozen:>14,}  {shipped}")
+            print(f"{name:<16} {net:<14} {trainable:>12,} {frozen:>14,}")
+            if net == entry.checkpoint_key:
+                parameters[name] = trainable
+        default = presets.default_for(name)
         print(f"{'':<16} {entry.title}")
+        print(f"{'':<16} default weights: "
+              + (f"preset {default.name}" if default and default.available else "none shipped (pass --weights)"))
+    print(f"\n{'preset':<24} {'model':<8} {'parameters':>11}  weights")
+    report = presets.load_report()
+    for p in presets.all_presets().values():
+        if p.origin == "shipped":
+            where = (f"shipped, card {p.card}" if p.card else "shipped") if p.available else "missing from checkpoints/"
+        elif p.available:
+            where = f"imported: {p.file.parent}"
+        else:
+            where = f"not imported: {p.import_command()}"
+        print(f"{p.name:<24} {p.model:<8} {parameters.get(p.model, 0):>11,}  {where}")
+        print(f"{'':<4}status: {p.status}")
+        print(f"{'':<4}score:  {presets.headline(p, report)}")
+    return 0
+
+
+def _cmd_import_weights(args) -> int:
+    from fusion_tf import presets
+
+    meta = presets.import_weights(args.model, args.path, args.name, force=args.force)
+    print(f"imported {args.model} weights ({meta['source_format']}, sha256 {meta['source_sha256'][:12]}) as preset "
+          f"{args.name} → {presets.presets_dir() / args.name}; use --weights {args.name}")
     return 0
 
 
@@ -45,7 +71,8 @@ def _check_suffix(path: str | None, kinds: tuple[str, ...], flag: str) -> None:
 
 
 def _cmd_fuse(args) -> int:
-    from fusion_tf import api, registry
+    from fusion_tf import api, presets, registry
+    from fusion_tf.weights.resolve import resolve
     from fusion_tf.core.imageio import check_outputs
 
     # everything that can be checked without TensorFlow is checked before the model loads
@@ -54,14 +81,24 @@ def _cmd_fuse(args) -> int:
         args.model, output_mode=args.output_mode, jit_compile=True if args.jit else None, multi=args.multi,
         tile=args.tile, backend=None if args.backend == "tf" else args.backend)
     if args.batch is not None:
-        return _fuse_batch(args, options)
+        code = _fuse_batch(args, options)
+        note = None if args.quiet else presets.note_for(resolve(args.model, args.weights))
+        if note:
+            print(f"note: {note}", file=sys.stderr)
+        return code
     if args.skip_existing:
         raise FusionError("--skip-existing belongs to --batch")
+    if args.engine != "local" or args.beam_options is not None:
+        raise FusionError("--engine/--beam-options belong to --batch")
     if Path(args.output).is_dir():
         raise InputImageError(f"-o {args.output} is a folder; give a file name (folders of stacks: --batch DIR -o OUTDIR)")
     _check_suffix(args.output, IMAGE_OUTPUTS, "-o")
     _check_suffix(args.save_raw, (".npy",), "--save-raw")
     _check_suffix(args.save_map, (".png", ".tif", ".tiff", ".bmp"), "--save-map")
+    _check_suffix(args.save_depth, (".png",), "--save-depth")
+    _check_suffix(args.depth_preview, (".png",), "--depth-preview")
+    if args.depth_preview and not args.save_depth:
+        raise FusionError("--depth-preview goes with --save-depth DEPTH.png")
     if args.save_map and not entry.decision_map:
         raise FusionError(f"--save-map: {args.model} produces no decision map")
     if len(args.images) < 2:
@@ -71,22 +108,27 @@ def _cmd_fuse(args) -> int:
             raise InputImageError(f"{path} is a folder, not an image (fuse folders with --batch)")
         if not Path(path).is_file():
             raise InputImageError(f"image not found: {path}")
-    check_outputs({"-o": args.output, "--save-raw": args.save_raw, "--save-map": args.save_map}, args.images)
+    check_outputs({"-o": args.output, "--save-raw": args.save_raw, "--save-map": args.save_map,
+                   "--save-depth": args.save_depth, "--depth-preview": args.depth_preview}, args.images)
     _check_weights(args)
     _check_transforms(args)
     if len(args.images) == 2 and args.align == "none" and args.transforms is None:
         # a pair is read (and its sizes checked) before the model loads
-        from fusion_tf.core.imageio import read_images
+        from fusion_tf.core.imageio import check_output_depth, read_images
 
         sources = read_images(args.images)
+        check_output_depth(args.output, args.output_depth or 8 * sources[0].itemsize)
     else:  # stacks (e.g. 65 microscope frames) stream: one frame in memory at a time; registration names files
         sources = args.images
     fuser = api.load_fuser(args.model, args.weights, **options)
     t0 = time.perf_counter()
-    result = api.fuse(sources, fuser=fuser, progress=None, **_alignment_options(args))
+    result = api.fuse(sources, fuser=fuser, progress=None, output_depth=args.output_depth, **_alignment_options(args))
     seconds = time.perf_counter() - t0
     _write_result(args, result)
     print(f"fused {len(args.images)} images with {args.model} in {seconds:.2f} s → {args.output}")
+    note = None if args.quiet else presets.note_for(fuser.weights_source)  # e.g. demonstration weights
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     return 0
 
 
@@ -104,15 +146,20 @@ def _check_transforms(args) -> None:
 
 
 def _write_result(args, result) -> None:
-    from fusion_tf.core.imageio import write_image, write_npy
+    from fusion_tf.core.imageio import read_metadata, write_image, write_npy
 
-    write_image(args.output, result.fused)
+    metadata = result.metadata or read_metadata(args.images[0])  # a pair reaches api.fuse as arrays
+    write_image(args.output, result.fused, metadata=metadata, depth=args.output_depth)
     if args.save_raw:
         write_npy(args.save_raw, np.asarray(result.raw, np.float32))
     if args.save_map:
         from fusion_tf.core.color import to_uint8
 
         write_image(args.save_map, to_uint8(np.clip(result.decision_map, 0, 1) * 255.0))
+    if args.save_depth:
+        from fusion_tf.api import write_depth
+
+        write_depth(result, args.save_depth, preview=args.depth_preview)
 
 
 def _fuse_batch(args, options: dict) -> int:
@@ -120,17 +167,28 @@ def _fuse_batch(args, options: dict) -> int:
 
     if args.images:
         raise FusionError("--batch DIR takes no image arguments (the groups come from DIR)")
-    if args.save_raw or args.save_map:
-        raise FusionError("--save-raw/--save-map name one file; they do not apply to --batch")
+    if args.save_raw or args.save_map or args.save_depth or args.depth_preview:
+        raise FusionError("--save-raw/--save-map/--save-depth name one file; they do not apply to --batch")
+    if args.beam_options is not None and args.engine != "beam":
+        raise FusionError("--beam-options needs --engine beam")
     suffix = "." + args.format
     batch.check_output_folder(args.batch, args.output)
     groups = batch.batch_groups(args.batch)
     _check_weights(args)
     _check_transforms(args)
-    fuser = api.load_fuser(args.model, args.weights, **options)
-    t0 = time.perf_counter()
-    outcomes = batch.fuse_batch(fuser, groups, args.output, suffix=suffix, skip_existing=args.skip_existing,
-                                **_alignment_options(args))
+    per_group = {**_alignment_options(args), "output_depth": args.output_depth}
+    if args.engine == "beam":
+        from fusion_tf import beam
+
+        t0 = time.perf_counter()
+        outcomes = beam.fuse_batch(groups, args.output, args.model, args.weights, fuser_options=options,
+                                   suffix=suffix, skip_existing=args.skip_existing, beam_options=args.beam_options,
+                                   **per_group)
+    else:
+        fuser = api.load_fuser(args.model, args.weights, **options)
+        t0 = time.perf_counter()
+        outcomes = batch.fuse_batch(fuser, groups, args.output, suffix=suffix, skip_existing=args.skip_existing,
+                                    **per_group)
     failed = [o for o in outcomes if o.status == "failed"]
     for o in failed:
         print(f"error: group {o.group}: {o.message}", file=sys.stderr)
@@ -301,8 +359,15 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         parser.add_argument(flag, action="store_true", help=text + " (anywhere on the command line)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("models", help="list models and their parameter counts")
+    p = sub.add_parser("models", help="list models, parameter counts and weight presets")
     p.set_defaults(func=_cmd_models)
+
+    p = sub.add_parser("import-weights", help="convert an original's released weights once into a named preset")
+    p.add_argument("model", metavar="MODEL", help="the model the weights belong to (mffgan, gacn, mfifgan)")
+    p.add_argument("path", metavar="PATH", help="the released file: …/CGAN.model-19 (mffgan), a state dict .npz (gacn, mfifgan)")
+    p.add_argument("--name", required=True, help="preset name, e.g. mffgan-original-lytro (see 'fusion-tf models')")
+    p.add_argument("--force", action="store_true", help="replace a preset imported before under this name")
+    p.set_defaults(func=_cmd_import_weights)
 
     p = sub.add_parser("fuse", help="fuse two or more images (first = near focus)")
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"model name (see 'fusion-tf models'; default {DEFAULT_MODEL})")
@@ -323,6 +388,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     _alignment_arguments(p)
     p.add_argument("--save-raw", metavar="OUT.npy", help="network's raw float32 output for the (last) pair")
     p.add_argument("--save-map", metavar="MAP.png", help="decision map as an image (decision-map models)")
+    p.add_argument("--save-depth", metavar="DEPTH.png",
+                   help="depth (index) map: per pixel, the frame the result takes, as a 16-bit PNG "
+                        "(frame i of N → round(i·65535/(N−1)); per-model rules: fusion_tf.core.focus)")
+    p.add_argument("--depth-preview", metavar="PREVIEW.png",
+                   help="with --save-depth: the depth map colourised (viridis, 8-bit RGB PNG)")
     p.add_argument("--output-mode", choices=("plain", "faithful"),
                    help="mffgan: plain (default) or faithful (the original's byte-scaling and JPEG round trips)")
     p.add_argument("--multi", choices=("serial", "calibration"), help="gacn: strategy for more than 2 images")
@@ -332,6 +402,14 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                         "large images, output identical to whole-image fusion")
     p.add_argument("--backend", choices=("tf", "onnxruntime"), default="tf",
                    help="inference engine for the network (onnxruntime: tf2onnx conversion, cached)")
+    p.add_argument("--engine", choices=("local", "beam"), default="local",
+                   help="--batch: local (this process) or beam (Apache Beam RunInference, pip install -e "
+                        "'.[beam]'; docs/bulk.md)")
+    p.add_argument("--beam-options", metavar='"--runner=… …"',
+                   help="--engine beam: Beam pipeline flags, one quoted string (default: the DirectRunner)")
+    p.add_argument("--output-depth", type=int, choices=(8, 16), metavar="8|16",
+                   help="bits per channel of the output (default: the sources'; 16 needs .png or .tif)")
+    p.add_argument("--quiet", action="store_true", help="no note about demonstration weights")
     p.set_defaults(func=_cmd_fuse)
 
     p = sub.add_parser("align", help="register a hand-held stack and write the aligned frames (+ transforms JSON)")

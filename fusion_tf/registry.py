@@ -147,9 +147,11 @@ def check_options(name: str, **options) -> dict:
 
 def load_fuser(name: str, weights=None, **options):
     """The model's fuser with ``weights`` loaded (None: the shipped default; see
-    :mod:`fusion_tf.weights.resolve` for every accepted format)."""
-    from fusion_tf.weights.resolve import load_network
+    :mod:`fusion_tf.weights.resolve` for every accepted format).  ``name`` may be a preset name
+    (``load_fuser("gacn-original")``: that preset's model and weights)."""
+    from fusion_tf.weights.resolve import load_network, model_and_weights
 
+    name, weights = model_and_weights(name, weights)
     options = check_options(name, **options)
     network, source = load_network(name, weights)
     fuser = _resolve(get(name).fuser)(network, **options)

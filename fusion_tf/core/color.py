@@ -40,6 +40,25 @@ def to_uint8(x: np.ndarray) -> np.ndarray:
     return np.clip(round_half_away(x), 0, 255).astype(np.uint8)
 
 
+#: 16-bit sources are brought to the 0..255 scale every rule here (and every network) works on by
+#: dividing by 65535 / 255 = 257, so a 16-bit v and an 8-bit v / 257 meet the same code at float precision
+SCALE_16 = 257.0
+
+
+def to_255(image: np.ndarray) -> np.ndarray:
+    """A uint16 image as float64 on the 0..255 scale (x / 257); uint8 images are returned unchanged."""
+    image = np.asarray(image)
+    return image / SCALE_16 if image.dtype == np.uint16 else image
+
+
+def from_255(x: np.ndarray, dtype) -> np.ndarray:
+    """0..255 floats → ``dtype``: :func:`to_uint8` for uint8, ``round(x·257)`` saturated for uint16 —
+    the single rounding of a 16-bit result."""
+    if np.dtype(dtype) == np.uint16:
+        return np.clip(round_half_away(np.asarray(x, np.float64) * SCALE_16), 0, 65535).astype(np.uint16)
+    return to_uint8(x)
+
+
 def _planes(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[-1] != 3:

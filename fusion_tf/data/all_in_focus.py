@@ -136,8 +136,8 @@ def crop_set(set_dir: str | Path, out_dir: str | Path, size: int, stride: int = 
                 "crop": size, "stride": stride, "min_fraction": min_fraction, "samples": []}
     with _NewSet(out_dir) as work:
         for sample in source["samples"]:
-            image = read_image(set_dir / "images" / f"{sample['id']}.png", mode="rgb")
-            mask = (read_image(set_dir / "masks" / f"{sample['id']}.png", mode="grey") > 127).astype(np.uint8)
+            image = read_image(set_dir / "images" / f"{sample['id']}.png", mode="rgb", depth=8)
+            mask = (read_image(set_dir / "masks" / f"{sample['id']}.png", mode="grey", depth=8) > 127).astype(np.uint8)
             for k, (y, x) in enumerate(mixed_crops(image, mask, size, stride, min_fraction)):
                 stem = f"{sample['id']}_c{k:02d}"
                 m = mask[y:y + size, x:x + size]

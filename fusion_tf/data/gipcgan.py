@@ -85,7 +85,7 @@ def name_seed(seed: int, name: str) -> int:
 def read_mask(path: Path) -> np.ndarray:
     """A decision map as 0/1: maps holding only 0/1 are taken as is, others thresholded at 128
     (robust to 0/255 maps saved as JPEG)."""
-    grey = read_image(path, "grey")
+    grey = read_image(path, "grey", depth=8)
     return (grey > 0).astype(np.uint8) if grey.max() <= 1 else (grey >= 128).astype(np.uint8)
 
 
@@ -113,7 +113,7 @@ class SharpSource:
     voc: bool = False
 
     def load(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        image = read_image(self.image)
+        image = read_image(self.image, depth=8)
         if self.mask is None:
             mask = procedural_mask(*image.shape[:2], name_seed(seed, self.name))
         else:

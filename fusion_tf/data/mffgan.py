@@ -79,8 +79,8 @@ def prepare(args) -> int:
     triples = collect_pairs(args)
     pairs = []
     for name, near_path, far_path in triples:
-        near = training_luma(read_image(near_path), args.luma)
-        far = training_luma(read_image(far_path), args.luma)
+        near = training_luma(read_image(near_path, depth=8), args.luma)
+        far = training_luma(read_image(far_path, depth=8), args.luma)
         check_same_size([near, far], [str(near_path), str(far_path)])
         pairs.append((near, far))
     attrs = {"pairs": [t[0] for t in triples], "luma": args.luma, "model": "mffgan"}

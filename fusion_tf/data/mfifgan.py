@@ -253,7 +253,7 @@ def prepare(args: argparse.Namespace) -> int:
         source = {"kind": "folder", "images": str(args.images), "masks": str(args.masks)}
     a_all, b_all, m_all, ids = [], [], [], []
     for sample in samples:
-        image = read_image(sample.image_path, "rgb")
+        image = read_image(sample.image_path, "rgb", depth=8)
         if image.shape[:2] != sample.mask.shape:
             raise InputImageError(f"{sample.image_path}: mask is {sample.mask.shape}, image {image.shape[:2]}")
         a, b, m = make_triplet(image, sample.mask, args.synthesis, args.sigma, not args.no_jpeg, args.crop, args.size)

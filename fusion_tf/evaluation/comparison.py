@@ -177,7 +177,7 @@ def _reencode(spec: Dataset, groups: dict[str, list[Path]], work: Path) -> dict[
         for p in paths:
             target = folder / f"{p.stem}.jpg"
             if not target.is_file():
-                write_image(target, read_image(p), quality=spec.jpeg_quality)
+                write_image(target, read_image(p, depth=8), quality=spec.jpeg_quality)
             new.append(target)
         out[image] = new
     return out
@@ -425,7 +425,7 @@ def _crop_rows(p: Plan, s: PlannedSet, fused: dict) -> tuple[list, list[str]]:
     for image in s.spec.crops:
         if image not in s.groups:
             continue
-        a, b = (M.as_gray(read_image(x)) for x in s.groups[image])
+        a, b = (M.as_gray(read_image(x, depth=8)) for x in s.groups[image])
         y, x = plots.crop_window(a, b, CROP)
 
         def cut(g, y=y, x=x):
@@ -434,7 +434,7 @@ def _crop_rows(p: Plan, s: PlannedSet, fused: dict) -> tuple[list, list[str]]:
         panels = [("A", cut(a)), ("B", cut(b))]
         for n in s.methods:
             f = s.published.get(n, {}).get(image) or fused[s.spec.key][n][image]
-            panels.append((n, cut(M.as_gray(read_image(f)))))
+            panels.append((n, cut(M.as_gray(read_image(f, depth=8)))))
         rows.append((image, panels))
         where.append(f"{image} at x = {x}, y = {y}")
     return rows, where

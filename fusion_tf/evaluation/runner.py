@@ -71,8 +71,8 @@ def check_sizes(groups: dict[str, Sequence[Path]], fused: dict[str, dict[str, Pa
 
 def score_job(job: Job, metric_ids: Sequence[str]) -> dict:
     """Read one fused image and its sources, convert to grey (MATLAB rgb2gray), compute the metrics."""
-    sources = [M.as_gray(read_image(p)) for p in job.sources]
-    fused = M.as_gray(read_image(job.fused))
+    sources = [M.as_gray(read_image(p, depth=8)) for p in job.sources]
+    fused = M.as_gray(read_image(job.fused, depth=8))
     if fused.shape != sources[0].shape:
         raise InputImageError(f"{job.method}: fused image for {job.image!r} is {fused.shape[1]}x{fused.shape[0]}, "
                               f"sources are {sources[0].shape[1]}x{sources[0].shape[0]}")

@@ -14,16 +14,22 @@ from fusion_tf.errors import InputImageError
 class FusionResult:
     """Result of fusing one group of source images.
 
-    fused         uint8, H×W (grey sources) or H×W×3 (colour sources).
+    fused         uint8 or uint16 (the sources' depth), H×W (grey sources) or H×W×3 (colour sources).
     raw           float32 — the network's own output for the (last) pair, before any de-normalisation,
                   stretching or rounding (what ``--save-raw`` writes): MFF-GAN's tanh-range image,
                   GACN's rectified decision map, MFIF-GAN's focus map.
     decision_map  float32 H×W in [0, 1] for decision-map models (what ``--save-map`` writes), else None.
+    depth         int32 H×W, per pixel the 0-based index of the frame the result takes (what
+                  ``--save-depth`` writes; rules per model in :mod:`fusion_tf.core.focus`), else None.
+    frames        how many frames were fused (the depth map's scale: indices 0 … frames − 1).
     """
 
     fused: np.ndarray
     raw: np.ndarray | None = None
     decision_map: np.ndarray | None = None
+    depth: np.ndarray | None = None
+    frames: int | None = None
+    metadata: object | None = None  # the first source file's ImageMetadata (set by fusion_tf.api.fuse)
 
 
 class Fuser(Protocol):
@@ -35,20 +41,24 @@ class Fuser(Protocol):
 
 
 def checked_frames(images: Iterable[np.ndarray], min_side: int = 1, model: str = "this model") -> Iterator[np.ndarray]:
-    """Validate frames as they stream by (uint8 grey/RGB, one shape, ``min_side`` pixels at least), so a
-    stack read lazily — one frame in memory at a time — fails on the first bad frame, with its number."""
+    """Validate frames as they stream by (uint8 or uint16 grey/RGB, one shape and one dtype, ``min_side``
+    pixels at least), so a stack read lazily — one frame in memory at a time — fails on the first bad
+    frame, with its number."""
     shape = None
     for i, im in enumerate(images):
         im = np.asarray(im)
-        if im.dtype != np.uint8 or im.ndim not in (2, 3) or (im.ndim == 3 and im.shape[-1] != 3):
-            raise InputImageError(f"image {i + 1}: expected uint8 H×W or H×W×3, got {im.dtype} {im.shape}")
+        if im.dtype not in (np.uint8, np.uint16) or im.ndim not in (2, 3) or (im.ndim == 3 and im.shape[-1] != 3):
+            raise InputImageError(f"image {i + 1}: expected uint8 or uint16 H×W or H×W×3, got {im.dtype} {im.shape}")
         if shape is None:
-            shape = im.shape
+            shape, dtype = im.shape, im.dtype
             if min(shape[:2]) < min_side:
                 raise InputImageError(
                     f"{model} needs images of at least {min_side}×{min_side} pixels, got {shape[1]}×{shape[0]}")
         elif im.shape != shape:
             raise InputImageError(f"image {i + 1} has shape {im.shape}, image 1 has {shape}")
+        elif im.dtype != dtype:
+            raise InputImageError(f"image {i + 1} is {8 * im.itemsize}-bit, image 1 is {8 * dtype.itemsize}-bit; "
+                                  "fuse sources of one bit depth")
         yield im
 
 

@@ -22,6 +22,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 import tensorflow as tf
 
+from fusion_tf.core import focus
 from fusion_tf.core.color import rgb_to_grey_skimage
 from fusion_tf.errors import InputImageError
 from fusion_tf.inference import backends, tiling
@@ -38,8 +39,9 @@ _SF = tf.TensorSpec([1, None, None, 64], tf.float32)
 
 
 def to_unit(image: np.ndarray) -> np.ndarray:
-    """uint8 → float64 in [0, 1] (the colour sources the map is applied to)."""
-    return np.asarray(image, dtype=np.float64) / 255.0
+    """uint8 (/255) or uint16 (/65535) → float64 in [0, 1] (the colour sources the map is applied to)."""
+    image = np.asarray(image)
+    return image.astype(np.float64) / (65535.0 if image.dtype == np.uint16 else 255.0)
 
 
 def grey_input(unit: np.ndarray) -> np.ndarray:
@@ -51,6 +53,13 @@ def grey_input(unit: np.ndarray) -> np.ndarray:
 def to_uint8_output(x: np.ndarray) -> np.ndarray:
     """The original's ``uint8(x·255 + 0.499999999)`` after clipping the ~1e-6 overshoot of the filter."""
     return (np.clip(x, 0.0, 1.0) * 255.0 + 0.499999999).astype(np.uint8)
+
+
+def to_output(x: np.ndarray, dtype) -> np.ndarray:
+    """[0, 1] → the sources' dtype: :func:`to_uint8_output`, or the same rounding on 0…65535 for 16-bit."""
+    if np.dtype(dtype) == np.uint16:
+        return (np.clip(x, 0.0, 1.0) * 65535.0 + 0.499999999).astype(np.uint16)
+    return to_uint8_output(x)
 
 
 def _blend(decision: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -159,15 +168,18 @@ class GACNFuser:
         """Two-image fusion applied left to right; for two images this *is* the original ``fuse``."""
         rows = self.tile  # with tiles, the pixel-wise steps run in row bands (float64 temporaries of one band)
         running = to_unit(first)
-        bgf = None
+        bgf = depth = None
+        count = 1
         for image in rest:
             _, bgf = self._maps(tiling.rowwise(lambda u: grey_input(u)[0], running, rows=rows)[None],
                                 self._grey(image))
             running = tiling.rowwise(lambda d, r, im: _blend(d, r, to_unit(im)), bgf, running, image, rows=rows)
+            depth = focus.take_new(depth, bgf < 0.5, count)  # the dominant frame of the blend d·R + (1 − d)·new
+            count += 1
         if bgf is None:
             return None
-        fused = tiling.rowwise(to_uint8_output, running, rows=rows)
-        return FusionResult(fused=fused, raw=bgf, decision_map=np.clip(bgf, 0.0, 1.0))
+        fused = tiling.rowwise(lambda x: to_output(x, first.dtype), running, rows=rows)
+        return FusionResult(fused=fused, raw=bgf, decision_map=np.clip(bgf, 0.0, 1.0), depth=depth, frames=count)
 
     def _grey(self, image: np.ndarray) -> np.ndarray:
         """Network input (1, H, W, 1) of a uint8 image; row bands with tiles (same values)."""
@@ -189,7 +201,8 @@ class GACNFuser:
             selector.add(mask, image)
         if mask is None:
             return None
-        return FusionResult(fused=selector.fused, raw=mask, decision_map=np.clip(mask, 0.0, 1.0))
+        return FusionResult(fused=selector.fused, raw=mask, decision_map=np.clip(mask, 0.0, 1.0),
+                            depth=selector.index, frames=selector.count)
 
 
 class CalibrationArgmax:

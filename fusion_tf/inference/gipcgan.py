@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from fusion_tf.core import focus
 from fusion_tf.errors import WeightsError
 from fusion_tf.inference.luma import LumaFuser
 from fusion_tf.models.gipcgan import build_generator
@@ -59,3 +60,5 @@ class GIPCGANFuser(LumaFuser):
     """Fuses groups of same-size uint8 images (grey or RGB; first = near focus) with a loaded generator."""
 
     name = "gipcgan"
+    #: depth maps: no screening map in GIPC-GAN's (supervised) loss; its gradient notion, |Laplacian|
+    focus_measure = staticmethod(focus.laplacian_measure)

@@ -21,6 +21,7 @@ import io
 import numpy as np
 
 from fusion_tf.core import color
+from fusion_tf.errors import InputImageError
 from fusion_tf.inference.luma import LumaFuser
 from fusion_tf.models.mffgan import build_generator
 
@@ -68,6 +69,9 @@ class MFFGANFuser(LumaFuser):
         super().__init__(generator, jit_compile=jit_compile, backend=backend, tile=tile)
 
     def _luma_in(self, image: np.ndarray) -> np.ndarray:
+        if self.output_mode == "faithful" and image.dtype != np.uint8:
+            raise InputImageError("--output-mode faithful reproduces the original's 8-bit pipeline; "
+                                  "fuse 16-bit sources in the default plain mode")
         if image.ndim == 3 and self.output_mode == "faithful":
             return jpeg_round_trip(color.rgb_to_y_studio_matlab(image)).astype(np.float32)
         return super()._luma_in(image)

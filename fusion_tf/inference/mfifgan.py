@@ -23,6 +23,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import tensorflow as tf
 
+from fusion_tf.core import focus
 from fusion_tf.errors import InputImageError
 from fusion_tf.inference import backends, tiling
 from fusion_tf.inference.base import FusionResult, serial_stream
@@ -85,11 +86,11 @@ def build_network(source=None):
 # Fuser
 # ----------------------------------------------------------------------------------------------
 def to_network_range(image: np.ndarray) -> np.ndarray:
-    """uint8 (grey or RGB) → float32 (1,H,W,3) in [−1,1]: (x/255 − 0.5)/0.5, grey tripled."""
+    """uint8 (grey or RGB) → float32 (1,H,W,3) in [−1,1]: (x/255 − 0.5)/0.5, grey tripled (uint16: x/65535)."""
     x = np.asarray(image)
     if x.ndim == 2:
         x = np.repeat(x[..., None], 3, axis=-1)
-    x = x.astype(np.float32) / np.float32(255.0)
+    x = x.astype(np.float32) / np.float32(65535.0 if x.dtype == np.uint16 else 255.0)
     return ((x - np.float32(0.5)) / np.float32(0.5))[None]
 
 
@@ -129,7 +130,10 @@ class MFIFGANFuser:
     def _select(self, a: np.ndarray, b: np.ndarray, d: np.ndarray) -> np.ndarray:
         if self.output_mode == "plain":
             dd = d.astype(bool) if a.ndim == 2 else d.astype(bool)[..., None]
-            return np.where(dd, a, b).astype(np.uint8)
+            return np.where(dd, a, b).astype(a.dtype)  # the source pixels themselves, 8- or 16-bit
+        if a.dtype != np.uint8:
+            raise InputImageError("--output-mode faithful reproduces the original's 8-bit pipeline; "
+                                  "fuse 16-bit sources in the default plain mode")
         # the original: fuse in [−1,1] float32, then (x+1)/2 → RGB ×255+0.5 / grey ×255 truncated
         xa, xb = to_network_range(a)[0], to_network_range(b)[0]
         fused = xa * d[..., None] + xb * (np.float32(1.0) - d[..., None])
@@ -151,6 +155,16 @@ class MFIFGANFuser:
         return self.fuse_stream(images)
 
     def fuse_stream(self, images: Iterable[np.ndarray], strategy: str | None = None) -> FusionResult:
-        """:meth:`fuse` over frames read lazily (one source in memory at a time)."""
-        fused, raw, d = serial_stream(images, self.fuse_pair, self.name)
-        return FusionResult(fused=fused, raw=raw.astype(np.float32), decision_map=d)
+        """:meth:`fuse` over frames read lazily (one source in memory at a time).
+
+        ``depth``: the binary map keeps the running result (A) where 1 and takes frame k where 0."""
+        depth, count = None, 1
+
+        def pair(a, b):
+            nonlocal depth, count
+            out = self.fuse_pair(a, b)
+            depth, count = focus.take_new(depth, out[2] == 0, count), count + 1
+            return out
+
+        fused, raw, d = serial_stream(images, pair, self.name)
+        return FusionResult(fused=fused, raw=raw.astype(np.float32), decision_map=d, depth=depth, frames=count)

@@ -7,7 +7,8 @@ the shipped default (the bug that motivated this module: GACN's fuser ignored it
 Formats (recognised from the path, not from the model):
 
 =============  =====================================================================================
-``shipped``    no path given: ``checkpoints/<model>/…`` from the registry; refused when not shipped
+``shipped``    no path given: the model's shipped preset (``checkpoints/<model>/…``); refused when none
+``preset``     a preset name (:mod:`fusion_tf.presets`) that is not an existing path: its file
 ``keras``      ``NAME.weights.h5`` / ``.keras`` — this project's inference weights
 ``run``        a training run folder: its ``<network>.weights.h5``, else its newest checkpoint
 ``checkpoint`` a training checkpoint prefix (``RUN/checkpoints/ckpt-1380``, object-based)
@@ -16,7 +17,9 @@ Formats (recognised from the path, not from the model):
 =============  =====================================================================================
 
 The own formats (keras, run, checkpoint) fit every model; foreign ones only the models whose registry
-entry names an importer for them.
+entry names an importer for them.  A preset resolves to its ``.weights.h5`` (kind ``keras``) with
+``WeightsSource.preset`` set; a preset of another model, or an original's preset not yet imported with
+``fusion-tf import-weights``, is one line saying what to do.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class WeightsSource:
     path: Path
     kind: str
     shipped: bool = False
+    preset: str | None = None  # the preset name the weights came from (fusion_tf.presets)
 
     def __str__(self) -> str:
         return str(self.path)
@@ -70,19 +74,58 @@ def identify(path: str | os.PathLike) -> str:
 
 
 def resolve(model: str, weights: str | os.PathLike | None = None) -> WeightsSource:
-    """Where ``model``'s weights come from: ``weights`` if given, else its shipped default."""
-    from fusion_tf import registry
+    """Where ``model``'s weights come from: ``weights`` (a path or a preset name) if given, else its
+    shipped preset."""
+    from fusion_tf import presets, registry
 
     entry = registry.get(model)
     if weights is None:
+        default = presets.default_for(model)
         if entry.default_weights is None or not entry.default_weights.is_file():
             raise WeightsError(f"{model} has no shipped weights: pass --weights ({entry.weights_help})")
-        return WeightsSource(entry.default_weights, "keras", shipped=True)
+        return WeightsSource(entry.default_weights, "keras", shipped=True, preset=default and default.name)
+    preset = _preset_named(weights)
+    if preset is not None:
+        if preset.model != model:
+            raise WeightsError(f"preset {preset.name} holds {preset.model} weights, not {model}: "
+                               f"use --model {preset.model}")
+        if preset.origin == "shipped":
+            return resolve(model, None)
+        return WeightsSource(presets.check_imported(preset), "keras", preset=preset.name)
+    if not Path(weights).exists() and not Path(f"{weights}.index").is_file() and _bare_name(weights):
+        raise WeightsError(f"weights not found: {weights} (no such file, and no preset of that name; "
+                           f"presets: {', '.join(presets.all_presets())})")
     kind = identify(weights)
     if kind not in OWN_KINDS and kind not in entry.importers:
         raise WeightsError(f"{weights} is {KIND_NAMES[kind]}, which {model} cannot load "
                            f"(it takes: {entry.weights_help})")
     return WeightsSource(Path(weights), kind)
+
+
+def _preset_named(weights):
+    """The :class:`~fusion_tf.presets.Preset` ``weights`` names, if it is a bare name that is not an
+    existing path; else None."""
+    from fusion_tf import presets
+
+    text = str(weights)
+    if not _bare_name(text) or Path(text).exists() or Path(f"{text}.index").is_file():
+        return None
+    return presets.find(text)
+
+
+def _bare_name(weights) -> bool:
+    """A word without a folder or a weights suffix: what a preset name looks like."""
+    text = str(weights)
+    return not (os.sep in text or "/" in text or text.endswith((".h5", ".keras", ".npz")))
+
+
+def model_and_weights(model: str, weights=None) -> tuple[str, object]:
+    """``load_fuser("gacn-original")``: a preset name given as the model → ``(its model, the preset)``."""
+    from fusion_tf import presets, registry
+
+    if model not in registry.MODELS and weights is None and (preset := presets.find(str(model))) is not None:
+        return preset.model, preset.name
+    return model, weights
 
 
 def _call(target: str, *args):
