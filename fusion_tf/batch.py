@@ -94,6 +94,17 @@ def fuse_batch(fuser, groups: dict[str, list[Path]], out_dir: str | Path, suffix
     return outcomes
 
 
+def report(outcomes: list[GroupOutcome], model: str, out_dir, seconds: float, engine: str = "") -> int:
+    """The batch's closing lines (one per failed group on stderr, the summary on stdout) → exit code."""
+    failed = [o for o in outcomes if o.status == "failed"]
+    for o in failed:
+        print(f"error: group {o.group}: {o.message}", file=sys.stderr)
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("fused", "skipped", "failed")}
+    print(f"batch of {len(outcomes)} groups with {model}{engine} in {seconds:.2f} s: {counts['fused']} fused, "
+          f"{counts['skipped']} skipped, {counts['failed']} failed → {out_dir}/ (log {LOG_NAME})")
+    return 2 if failed else 0
+
+
 def write_log(path: Path, outcomes: list[GroupOutcome]) -> None:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")

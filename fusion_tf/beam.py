@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from fusion_tf import batch
-from fusion_tf.batch import LOG_NAME, GroupOutcome
+from fusion_tf.batch import LOG_NAME, GroupOutcome, report
 from fusion_tf.errors import FusionError
 
 INSTALL_HINT = 'the Beam engine needs apache-beam: pip install -e ".[beam]"'
@@ -263,14 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     except FusionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    failed = [o for o in outcomes if o.status == "failed"]
-    for o in failed:
-        print(f"error: group {o.group}: {o.message}", file=sys.stderr)
-    counts = {s: sum(o.status == s for o in outcomes) for s in ("fused", "skipped", "failed")}
-    print(f"batch of {len(groups)} groups with {args.model} on Beam in {time.perf_counter() - t0:.2f} s: "
-          f"{counts['fused']} fused, {counts['skipped']} skipped, {counts['failed']} failed → {args.output}/ "
-          f"(log {LOG_NAME})")
-    return 2 if failed else 0
+    return report(outcomes, args.model, args.output, time.perf_counter() - t0, " on Beam")
 
 
 if __name__ == "__main__":

@@ -189,14 +189,8 @@ def _fuse_batch(args, options: dict) -> int:
         t0 = time.perf_counter()
         outcomes = batch.fuse_batch(fuser, groups, args.output, suffix=suffix, skip_existing=args.skip_existing,
                                     **per_group)
-    failed = [o for o in outcomes if o.status == "failed"]
-    for o in failed:
-        print(f"error: group {o.group}: {o.message}", file=sys.stderr)
-    counts = {s: sum(o.status == s for o in outcomes) for s in ("fused", "skipped", "failed")}
-    print(f"batch of {len(groups)} groups with {args.model} in {time.perf_counter() - t0:.2f} s: "
-          f"{counts['fused']} fused, {counts['skipped']} skipped, {counts['failed']} failed → {args.output}/ "
-          f"(log {batch.LOG_NAME})")
-    return 2 if failed else 0
+    return batch.report(outcomes, args.model, args.output, time.perf_counter() - t0,
+                        " on Beam" if args.engine == "beam" else "")
 
 
 def _cmd_export(args) -> int:
