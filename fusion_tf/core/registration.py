@@ -237,8 +237,8 @@ class Registration:
                               f"{self.frame_size[0]}x{self.frame_size[1]} frames")
 
     def warp(self, frame: np.ndarray, index: int) -> np.ndarray:
-        """Frame ``index`` (uint8, H×W or H×W×C) in the reference frame's coordinates; cropped to the
-        common area when ``crop`` (else full size, borders replicated)."""
+        """Frame ``index`` (uint8 or uint16, H×W or H×W×C) in the reference frame's coordinates; cropped to
+        the common area when ``crop`` (else full size, borders replicated)."""
         frame = np.asarray(frame)
         self._check(frame, index)
         m = self.transforms[index]
@@ -256,7 +256,9 @@ class Registration:
         if self.photometric is not None:
             gain, offset = self.photometric[index]
             if gain != 1.0 or offset != 0.0:
-                out = np.clip(out.astype(np.float32) * gain + offset + 0.5, 0, 255).astype(np.uint8)
+                top = np.iinfo(out.dtype).max  # the offset was fitted on the 8-bit scale
+                offset = offset * (top / 255.0)
+                out = np.clip(out.astype(np.float32) * gain + offset + 0.5, 0, top).astype(out.dtype)
         if self.crop:
             x, y, cw, ch = self.area
             out = out[y:y + ch, x:x + cw]
@@ -486,9 +488,12 @@ def register_stack(frames: Iterable[np.ndarray], motion: str = "affine", referen
     n = 0
     for i, frame in enumerate(frames):
         frame = np.asarray(frame)
-        if frame.dtype != np.uint8 or frame.ndim not in (2, 3) or frame.ndim == 3 and frame.shape[2] not in (1, 3, 4):
-            raise FusionError(f"{_frame_label(i, count or 0, names)} must be a uint8 H×W or H×W×3 image, "
+        if frame.dtype not in (np.uint8, np.uint16) or frame.ndim not in (2, 3) or \
+                frame.ndim == 3 and frame.shape[2] not in (1, 3, 4):
+            raise FusionError(f"{_frame_label(i, count or 0, names)} must be a uint8 or uint16 H×W or H×W×3 image, "
                               f"got {frame.dtype} {frame.shape}")
+        if frame.dtype == np.uint16:  # estimated on the 8-bit scale, so thresholds mean the same; warped at 16 bits
+            frame = frame.astype(np.float32) / np.float32(257.0)
         h, w = frame.shape[:2]
         if size is None:
             size = (w, h)
