@@ -100,7 +100,7 @@ def bench_lytro(work: Path, models: list[str]) -> dict:
         for n in odd:
             a, b = _read(src / f"{n}-A.jpg"), _read(src / f"{n}-B.jpg")
             f = _read(r["dir"] / f"{n}{r['ext']}")
-            for k, v in M.compute([a, b], f, list(scores)).items():
+            for k, v in M.compute(list(scores), a, b, f).items():
                 scores[k].append(v)
         r.update({k: float(np.mean(v)) for k, v in scores.items()})
         r.pop("dir"), r.pop("ext")
