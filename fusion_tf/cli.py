@@ -365,7 +365,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("fuse", help="fuse two or more images (first = near focus)")
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"model name (see 'fusion-tf models'; default {DEFAULT_MODEL})")
-    p.add_argument("--weights", help="weights to load (default: the shipped checkpoint of the model)")
+    p.add_argument("--weights", help="a preset name (fusion-tf models) or a path: .weights.h5, run folder, checkpoint, TF1 prefix, PyTorch .npz (default: the model's shipped preset)")
     p.add_argument("images", nargs="*", metavar="IMAGE", help="source images of one size, in order")
     p.add_argument("-o", "--output", required=True,
                    help="fused image (.png, .jpg, .tif, .bmp); with --batch, the output folder")
@@ -420,7 +420,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="write a SavedModel for TF Serving (pre/post-processing in the graph)")
     p.add_argument("--model", default=DEFAULT_MODEL)
-    p.add_argument("--weights", help="weights to export (default: the shipped checkpoint of the model)")
+    p.add_argument("--weights", help="a preset name or a weights path, as for fuse (default: the model's shipped preset)")
     p.add_argument("-o", "--output", required=True, help="new folder for the SavedModel, e.g. serving/mffgan/1")
     p.set_defaults(func=_cmd_export)
 
