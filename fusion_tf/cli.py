@@ -389,7 +389,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    help="with --save-depth: the depth map colourised (viridis, 8-bit RGB PNG)")
     p.add_argument("--output-mode", choices=("plain", "faithful"),
                    help="mffgan: plain (default) or faithful (the original's byte-scaling and JPEG round trips)")
-    p.add_argument("--multi", choices=("serial", "calibration"), help="gacn: strategy for more than 2 images")
+    p.add_argument("--multi", choices=("serial", "calibration"), help="gacn: rule for more than 2 images — calibration (the paper's, default) or serial "
+                        "(sharper on real hand-held stacks: docs/stacks.md)")
     p.add_argument("--jit", action="store_true", help="XLA-compile inference (pays off for many same-size images)")
     p.add_argument("--tile", type=whole_number(16), metavar="N",
                    help="fuse in N×N tiles with a halo of the model's receptive field: bounded memory for "
