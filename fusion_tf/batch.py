@@ -63,10 +63,12 @@ def check_output_folder(batch_dir: str | Path, out_dir: str | Path) -> None:
 
 
 def fuse_batch(fuser, groups: dict[str, list[Path]], out_dir: str | Path, suffix: str = ".png",
-               skip_existing: bool = False, progress: bool | None = None, **fuse_options) -> list[GroupOutcome]:
+               skip_existing: bool = False, progress: bool | None = None, depth_dir: str | Path | None = None,
+               **fuse_options) -> list[GroupOutcome]:
     """Fuse each group with the loaded ``fuser`` into ``out_dir/<group><suffix>``; never stops on a
     group's bad input (a :class:`FusionError`), which is recorded instead.  Writes ``batch.csv``.
-    ``fuse_options`` (``align``, ``align_reference``) go to :func:`fusion_tf.api.fuse` per group."""
+    ``depth_dir``: also each group's depth map as ``depth_dir/<group>.png`` (``fuse --save-depth``).
+    ``fuse_options`` (``align``, ``align_reference``, …) go to :func:`fusion_tf.api.fuse` per group."""
     from tqdm import tqdm
 
     from fusion_tf import api
@@ -86,6 +88,8 @@ def fuse_batch(fuser, groups: dict[str, list[Path]], out_dir: str | Path, suffix
         try:
             result = api.fuse(frames, fuser=fuser, **fuse_options)
             write_image(target, result.fused, metadata=result.metadata)  # depth: fuse_options["output_depth"]
+            if depth_dir is not None:
+                api.write_depth(result, Path(depth_dir) / f"{name}.png")
         except FusionError as exc:
             outcomes.append(GroupOutcome(name, len(frames), time.perf_counter() - t0, "failed", str(exc)))
             continue

@@ -167,12 +167,17 @@ def _fuse_batch(args, options: dict) -> int:
 
     if args.images:
         raise FusionError("--batch DIR takes no image arguments (the groups come from DIR)")
-    if args.save_raw or args.save_map or args.save_depth or args.depth_preview:
-        raise FusionError("--save-raw/--save-map/--save-depth name one file; they do not apply to --batch")
+    if args.save_raw or args.save_map or args.depth_preview:
+        raise FusionError("--save-raw/--save-map/--depth-preview name one file; they do not apply to --batch "
+                          "(--save-depth DIR does: one depth map per group)")
     if args.beam_options is not None and args.engine != "beam":
         raise FusionError("--beam-options needs --engine beam")
     suffix = "." + args.format
     batch.check_output_folder(args.batch, args.output)
+    if args.save_depth:
+        if args.engine == "beam":
+            raise FusionError("--save-depth with --engine beam is not available yet; use the local engine")
+        batch.check_output_folder(args.batch, args.save_depth)
     groups = batch.batch_groups(args.batch)
     _check_weights(args)
     _check_transforms(args)
@@ -188,7 +193,7 @@ def _fuse_batch(args, options: dict) -> int:
         fuser = api.load_fuser(args.model, args.weights, **options)
         t0 = time.perf_counter()
         outcomes = batch.fuse_batch(fuser, groups, args.output, suffix=suffix, skip_existing=args.skip_existing,
-                                    **per_group)
+                                    depth_dir=args.save_depth, **per_group)
     return batch.report(outcomes, args.model, args.output, time.perf_counter() - t0,
                         " on Beam" if args.engine == "beam" else "")
 
@@ -384,7 +389,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--save-map", metavar="MAP.png", help="decision map as an image (decision-map models)")
     p.add_argument("--save-depth", metavar="DEPTH.png",
                    help="depth (index) map: per pixel, the frame the result takes, as a 16-bit PNG "
-                        "(frame i of N → round(i·65535/(N−1)); per-model rules: fusion_tf.core.focus)")
+                        "(frame i of N → round(i·65535/(N−1)); per-model rules: fusion_tf.core.focus); "
+                        "with --batch, a folder: one DIR/<group>.png per group")
     p.add_argument("--depth-preview", metavar="PREVIEW.png",
                    help="with --save-depth: the depth map colourised (viridis, 8-bit RGB PNG)")
     p.add_argument("--output-mode", choices=("plain", "faithful"),

@@ -193,3 +193,17 @@ def test_align_registers_16_bit_frames_like_their_8_bit_content():
                              align="translation", align_reference=0).fused
     assert sixteen.dtype == np.uint16 and sixteen.shape == eight.shape
     assert np.abs(sixteen.astype(float) / 257.0 - eight).mean() < 0.5
+
+
+def test_batch_save_depth_writes_one_depth_map_per_group(batch_dir, tmp_path, capsys):
+    out, depth = tmp_path / "out", tmp_path / "depth"
+    assert main(["fuse", "--model", "gacn", "--batch", str(batch_dir), "-o", str(out), "--save-depth", str(depth)]) == 2
+    assert sorted(p.name for p in depth.iterdir()) == ["lytro-01.png", "lytro-05.png", "stack.png"]  # not the broken one
+    stack = np.asarray(Image.open(depth / "stack.png"))
+    assert stack.dtype == np.uint16 and set(np.unique(stack)) <= {0, 32768, 65535}  # 3 frames → 3 levels
+    pair = np.asarray(Image.open(depth / "lytro-01.png"))
+    assert set(np.unique(pair)) == {0, 65535}  # both frames of the pair are taken somewhere
+    capsys.readouterr()
+    assert main(["fuse", "--batch", str(batch_dir), "-o", str(tmp_path / "o2"), "--save-depth",
+                 str(batch_dir / "d")]) == 2
+    assert "outside the --batch folder" in capsys.readouterr().err and not (tmp_path / "o2").exists()
