@@ -141,13 +141,22 @@ def guided_filter(guide: tf.Tensor, src: tf.Tensor, radius: int, eps: float) -> 
     ``a = cov(I, p) / (var(I) + eps)``, ``b = mean(p) − a·mean(I)``, ``q = mean(a)·I + mean(b)``.
     Differentiable in both inputs.
     """
-    mean_i = box_mean(guide, radius)
-    mean_p = box_mean(src, radius)
-    cov_ip = box_mean(guide * src, radius) - mean_i * mean_p
-    var_i = box_mean(guide * guide, radius) - mean_i * mean_i
+    # The box means run on the four (then two) maps stacked as channels: pooling is per channel, so
+    # the values are bit-identical, and for 1-channel maps oneDNN's pooling costs nearly as much per
+    # call as for 4 (it vectorises over channels): 2 calls instead of 6, ~2× faster at 1600×1200.
+    if guide.shape[-1] != src.shape[-1] or guide.shape[-1] is None:  # stacking needs equal channel counts
+        mean_i, mean_p = box_mean(guide, radius), box_mean(src, radius)
+        a = (box_mean(guide * src, radius) - mean_i * mean_p) / (box_mean(guide * guide, radius) - mean_i * mean_i + eps)
+        b = mean_p - a * mean_i
+        return box_mean(a, radius) * guide + box_mean(b, radius)
+    mean_i, mean_p, mean_ip, mean_ii = tf.split(
+        box_mean(tf.concat([guide, src, guide * src, guide * guide], axis=-1), radius), 4, axis=-1)
+    cov_ip = mean_ip - mean_i * mean_p
+    var_i = mean_ii - mean_i * mean_i
     a = cov_ip / (var_i + eps)
     b = mean_p - a * mean_i
-    return box_mean(a, radius) * guide + box_mean(b, radius)
+    mean_a, mean_b = tf.split(box_mean(tf.concat([a, b], axis=-1), radius), 2, axis=-1)
+    return mean_a * guide + mean_b
 
 
 def shift_zero_fill(x: tf.Tensor, dy: int, dx: int) -> tf.Tensor:
