@@ -21,7 +21,6 @@ the DirectRunner, a shared filesystem on a cluster).  Needs the ``beam`` extra: 
 
 from __future__ import annotations
 
-import argparse
 import csv
 import logging
 import os
@@ -33,7 +32,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from fusion_tf import batch
-from fusion_tf.batch import LOG_NAME, GroupOutcome, report
+from fusion_tf.batch import LOG_NAME, GroupOutcome
 from fusion_tf.errors import FusionError
 
 INSTALL_HINT = 'the Beam engine needs apache-beam: pip install -e ".[beam]"'
@@ -71,9 +70,10 @@ def _beam():
 class GroupResult:
     """What the model handler returns for one group: the fused image or the group's error."""
 
-    fused: Any  # uint8 array, or None when the group failed
+    fused: Any  # uint8/uint16 array, or None when the group failed
     message: str
     seconds: float
+    metadata: Any = None  # the first source's EXIF/ICC (core.imageio.ImageMetadata), written as --batch does
 
 
 def model_handler(model: str, weights: str | None = None, fuser_options: dict | None = None,
@@ -112,10 +112,11 @@ class FuserModelHandler(_ModelHandler):
         for frames in batch:
             t0 = time.perf_counter()
             try:
-                fused, message = api.fuse(frames, fuser=model, **self._fuse_options).fused, ""
+                result = api.fuse(frames, fuser=model, **self._fuse_options)
+                fused, message, metadata = result.fused, "", result.metadata
             except FusionError as exc:
-                fused, message = None, str(exc)
-            results.append(PredictionResult(frames, GroupResult(fused, message, time.perf_counter() - t0),
+                fused, message, metadata = None, str(exc), None
+            results.append(PredictionResult(frames, GroupResult(fused, message, time.perf_counter() - t0, metadata),
                                             model_id=self._model))
         return results
 
@@ -139,7 +140,7 @@ def _write_group(keyed, out_dir: str, suffix: str) -> GroupOutcome:
         return GroupOutcome(name, frames, result.seconds, "failed", result.message)
     t0 = time.perf_counter()
     try:
-        write_image(Path(out_dir) / f"{name}{suffix}", result.fused)
+        write_image(Path(out_dir) / f"{name}{suffix}", result.fused, metadata=result.metadata)
     except FusionError as exc:
         Metrics.counter("fusion_tf", "groups_failed").inc()
         return GroupOutcome(name, frames, result.seconds + time.perf_counter() - t0, "failed", str(exc))
@@ -206,64 +207,20 @@ def fuse_batch(groups: dict[str, list[Path]], out_dir: str | Path, model: str, w
     return read_log(log)
 
 
-def _parser() -> argparse.ArgumentParser:
-    from fusion_tf.cli import OneLineParser, _alignment_arguments, _reference, whole_number
-    from fusion_tf.registry import DEFAULT_MODEL
-
-    p = OneLineParser(prog="python -m fusion_tf.beam",
-                      description="fuse --batch on Apache Beam (same groups, outputs and batch.csv)")
-    p.add_argument("batch", metavar="DIR", help="folder of groups, as for fuse --batch")
-    p.add_argument("-o", "--output", required=True, help="output folder (<group>.<format> and batch.csv)")
-    p.add_argument("--model", default=DEFAULT_MODEL)
-    p.add_argument("--weights", help="weights to load (default: the shipped checkpoint of the model)")
-    p.add_argument("--format", choices=("png", "jpg", "tif", "bmp"), default="png")
-    p.add_argument("--skip-existing", action="store_true", help="keep groups whose output exists (resume)")
-    p.add_argument("--align", choices=("none", "translation", "euclidean", "affine", "homography"), default="none")
-    p.add_argument("--align-reference", type=_reference, default="middle", metavar="first|middle|N")
-    _alignment_arguments(p)
-    p.add_argument("--output-mode", choices=("plain", "faithful"))
-    p.add_argument("--multi", choices=("serial", "calibration"))
-    p.add_argument("--jit", action="store_true")
-    p.add_argument("--tile", type=whole_number(16), metavar="N")
-    p.add_argument("--backend", choices=("tf", "onnxruntime"), default="tf")
-    p.add_argument("--beam-options", default="", metavar='"--runner=… …"',
-                   help="Beam pipeline flags, one quoted string (default: the DirectRunner)")
-    p.add_argument("--min-batch-size", type=whole_number(1), default=1, help="groups per RunInference call, at least")
-    p.add_argument("--max-batch-size", type=whole_number(1), default=1, help="groups per RunInference call, at most")
-    return p
-
-
 def main(argv: list[str] | None = None) -> int:
-    """``python -m fusion_tf.beam DIR -o OUT [fuse options] [--beam-options "…"]``: exit 0, or 2 when a
-    group failed (each reported on stderr) or the input is unusable — the ``fuse --batch`` contract."""
-    from fusion_tf import registry, tf_runtime
+    """``python -m fusion_tf.beam DIR -o OUT [fuse options]`` is ``fusion-tf fuse --batch DIR -o OUT
+    [fuse options] --engine beam``: one parser, one set of checks, the ``fuse --batch`` contract (exit 2
+    when a group failed or the input is unusable)."""
+    from fusion_tf.cli import main as cli_main
 
-    tf_runtime.configure()
-    try:
-        args = _parser().parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    try:
-        options = registry.check_options(
-            args.model, output_mode=args.output_mode, jit_compile=True if args.jit else None, multi=args.multi,
-            tile=args.tile, backend=None if args.backend == "tf" else args.backend)
-        batch.check_output_folder(args.batch, args.output)
-        groups = batch.batch_groups(args.batch)
-        if args.weights is not None:
-            from fusion_tf.weights.resolve import resolve
-
-            resolve(args.model, args.weights)
-        t0 = time.perf_counter()
-        outcomes = fuse_batch(groups, args.output, args.model, args.weights, fuser_options=options,
-                              suffix="." + args.format, skip_existing=args.skip_existing,
-                              beam_options=args.beam_options, min_batch_size=args.min_batch_size,
-                              max_batch_size=args.max_batch_size, align=args.align,
-                              align_reference=args.align_reference, align_crop=args.align_crop,
-                              align_photometric=args.align_photometric, transforms=args.transforms)
-    except FusionError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] in (["-h"], ["--help"]):
+        return cli_main(["fuse", "--help"])
+    if not argv or argv[0].startswith("-"):
+        print("python -m fusion_tf.beam: error: the folder of groups comes first: DIR -o OUT [fuse options]",
+              file=sys.stderr)
         return 2
-    return report(outcomes, args.model, args.output, time.perf_counter() - t0, " on Beam")
+    return cli_main(["fuse", "--batch", argv[0], *argv[1:], "--engine", "beam"])
 
 
 if __name__ == "__main__":

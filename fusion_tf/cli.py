@@ -188,6 +188,7 @@ def _fuse_batch(args, options: dict) -> int:
         t0 = time.perf_counter()
         outcomes = beam.fuse_batch(groups, args.output, args.model, args.weights, fuser_options=options,
                                    suffix=suffix, skip_existing=args.skip_existing, beam_options=args.beam_options,
+                                   min_batch_size=args.min_batch_size, max_batch_size=args.max_batch_size,
                                    **per_group)
     else:
         fuser = api.load_fuser(args.model, args.weights, **options)
@@ -408,6 +409,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                         "'.[beam]'; docs/bulk.md)")
     p.add_argument("--beam-options", metavar='"--runner=… …"',
                    help="--engine beam: Beam pipeline flags, one quoted string (default: the DirectRunner)")
+    p.add_argument("--min-batch-size", type=whole_number(1), default=1,
+                   help="--engine beam: groups per RunInference call, at least (docs/bulk.md)")
+    p.add_argument("--max-batch-size", type=whole_number(1), default=1,
+                   help="--engine beam: groups per RunInference call, at most")
     p.add_argument("--output-depth", type=int, choices=(8, 16), metavar="8|16",
                    help="bits per channel of the output (default: the sources'; 16 needs .png or .tif)")
     p.add_argument("--quiet", action="store_true", help="no note about demonstration weights")
