@@ -28,6 +28,11 @@ def load_fuser(model: str = DEFAULT_MODEL, weights: str | os.PathLike | None = N
     return registry.load_fuser(model, None if weights is None else str(weights), **options)
 
 
+def _labels(items: Sequence) -> list[str]:
+    """How messages name the sources: file paths as given, arrays by position."""
+    return [str(x) if isinstance(x, (str, os.PathLike)) else f"image {i + 1}" for i, x in enumerate(items)]
+
+
 def _frame(item) -> np.ndarray:
     from fusion_tf.core.imageio import read_image
 
@@ -64,6 +69,7 @@ def fuse(images: Sequence, model: str = DEFAULT_MODEL, weights: str | os.PathLik
         fuser = load_fuser(model, weights, **options)
     elif options or weights is not None:
         raise TypeError("give either fuser= or model/weights/options, not both")
+    first, names = images[0], _labels(images)
     if align != "none" or transforms is not None:
         registration = register(images, align, align_reference, align_crop, align_photometric, transforms)
         images = _LazyFrames(images, registration)
@@ -71,10 +77,9 @@ def fuse(images: Sequence, model: str = DEFAULT_MODEL, weights: str | os.PathLik
         from fusion_tf.core.imageio import check_same_size, match_colour
 
         pair = [_frame(x) for x in images]
-        check_same_size(pair, [str(x) if isinstance(x, (str, os.PathLike)) else f"image {i + 1}"
-                               for i, x in enumerate(images)])
+        check_same_size(pair, names)
         with _elapsed(f"fusing with {fuser.name}", progress):  # one long call (MFIF-GAN: ~13 s a 520² pair)
-            return _finish(fuser.fuse(match_colour(pair)), images, output_depth)
+            return _finish(fuser.fuse(match_colour(pair)), first, output_depth)
     frames: Iterable[np.ndarray] = (_frame(x) for x in images)
     if progress is not False:
         import sys
@@ -83,14 +88,13 @@ def fuse(images: Sequence, model: str = DEFAULT_MODEL, weights: str | os.PathLik
 
         frames = tqdm(frames, total=len(images), desc=f"fusing with {fuser.name}", unit="frame", file=sys.stderr,
                       disable=None if progress is None else not progress, leave=False)
-    return _finish(fuser.fuse_stream(frames, getattr(fuser, "multi", None) or "calibration"), images, output_depth)
+    return _finish(fuser.fuse_stream(frames, getattr(fuser, "multi", None) or "calibration"), first, output_depth)
 
 
-def _finish(result, images: list, output_depth: int | None):
+def _finish(result, first, output_depth: int | None):
     """A fuser's result with the first source file's metadata and, if asked, another bit depth."""
     from fusion_tf.core.imageio import read_metadata, to_depth
 
-    first = list.__getitem__(images, 0)  # the item itself, not the registered frame of _LazyFrames
     if isinstance(first, (str, os.PathLike)):
         result.metadata = read_metadata(first)
     if output_depth is not None:
@@ -128,7 +132,7 @@ def register(images: Sequence, motion: str = "affine", reference="middle", crop:
     if transforms is not None:
         h, w = _frame(images[0]).shape[:2]
         return Registration.from_json(transforms, frame_size=(w, h), count=len(images))
-    names = [str(x) if isinstance(x, (str, os.PathLike)) else f"image {i + 1}" for i, x in enumerate(images)]
+    names = _labels(images)
     return register_stack((_frame(x) for x in images), motion=motion, reference=reference, photometric=photometric,
                           crop=crop, count=len(images), names=names)
 
