@@ -101,13 +101,8 @@ def _cmd_fuse(args) -> int:
         raise FusionError("--depth-preview goes with --save-depth DEPTH.png")
     if args.save_map and not entry.decision_map:
         raise FusionError(f"--save-map: {args.model} produces no decision map")
-    if len(args.images) < 2:
-        raise InputImageError(f"need at least 2 images, got {len(args.images)} (or fuse a folder with --batch DIR)")
-    for path in args.images:
-        if Path(path).is_dir():
-            raise InputImageError(f"{path} is a folder, not an image (fuse folders with --batch)")
-        if not Path(path).is_file():
-            raise InputImageError(f"image not found: {path}")
+    _check_sources(args.images, count_hint=" (or fuse a folder with --batch DIR)",
+                   folder_hint=" (fuse folders with --batch)")
     check_outputs({"-o": args.output, "--save-raw": args.save_raw, "--save-map": args.save_map,
                    "--save-depth": args.save_depth, "--depth-preview": args.depth_preview}, args.images)
     _check_weights(args)
@@ -130,6 +125,17 @@ def _cmd_fuse(args) -> int:
     if note:
         print(f"note: {note}", file=sys.stderr)
     return 0
+
+
+def _check_sources(paths: list[str], count_hint: str = "", folder_hint: str = "") -> None:
+    """At least two source files that exist, checked before anything loads (``fuse``, ``align``)."""
+    if len(paths) < 2:
+        raise InputImageError(f"need at least 2 images, got {len(paths)}{count_hint}")
+    for path in paths:
+        if Path(path).is_dir():
+            raise InputImageError(f"{path} is a folder, not an image{folder_hint}")
+        if not Path(path).is_file():
+            raise InputImageError(f"image not found: {path}")
 
 
 def _check_weights(args) -> None:
@@ -292,11 +298,7 @@ def _cmd_align(args) -> int:
     from fusion_tf import api
     from fusion_tf.core.imageio import check_outputs
 
-    if len(args.images) < 2:
-        raise InputImageError(f"need at least 2 images, got {len(args.images)}")
-    for path in args.images:
-        if not Path(path).is_file():
-            raise InputImageError(f"{path} is a folder, not an image" if Path(path).is_dir() else f"image not found: {path}")
+    _check_sources(args.images)
     out = Path(args.output)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FusionError(f"-o {out}: give a new or empty folder (aligned frames would mix with other files)")
