@@ -208,14 +208,12 @@ def _fuse_batch(args, options: dict) -> int:
 def _cmd_export(args) -> int:
     from fusion_tf import registry
     from fusion_tf.core.imageio import check_outputs
-    from fusion_tf.weights.resolve import resolve
 
     registry.get(args.model)
     if Path(args.output).exists():
         raise FusionError(f"-o {args.output} exists; choose a new folder (TF Serving layout: <root>/<model>/<version>)")
     check_outputs({"-o": args.output})
-    if args.weights is not None:
-        resolve(args.model, args.weights)
+    _check_weights(args)
 
     from fusion_tf.export import export_model
 
