@@ -1,9 +1,13 @@
 """GACN inference speed and memory: one 520×520 pair, and the 65-frame 1600×1200 focus stack.
 
-    python benchmarks/bench_gacn.py [--repeat 5] [--frames 65] [--skip-pair] [--skip-stack]
+    python benchmarks/bench_gacn.py [--repeat 5] [--frames 65] [--skip-pair] [--skip-stack] [--stages]
 
 * pair: median seconds of ``--repeat`` fusions of ``gacn_test26/color_lytro_01`` (after one warm-up
   call that traces the graph); the original PyTorch code takes 6.5 s on the 2-core CI CPU.
+* stages (``--stages``): where one calibration frame's time goes at 1600×1200 (V001 as the reference,
+  V002 as the frame), each stage as its own graph, minimum of ``--repeat`` runs after a warm-up: read
+  and grey conversion, features, SF, the attended bimap, each decision conv and spatial SE, the boundary
+  guided filter, the streaming argmax, and the whole per-frame graph the fuser runs.
 * stack: ``../shared/data/stack_v4/V001..`` (first ``--frames``), serial vs decision calibration, each in a
   fresh subprocess so its peak RSS (``ru_maxrss``) is its own.  Frames are read lazily, one at a time.
   Reported: total seconds, seconds per frame (total / frames), peak RSS; the paper reports calibration
@@ -48,6 +52,58 @@ def bench_pair(repeat: int) -> dict:
             "pair_520_min_s": round(min(times), 3), "repeat": repeat}
 
 
+def bench_stages(repeat: int) -> dict:
+    import tensorflow as tf
+
+    from fusion_tf import registry
+    from fusion_tf.core.imageio import read_image
+    from fusion_tf.inference.gacn import CalibrationArgmax
+    from fusion_tf.models import gacn as G
+
+    fuser = registry.load_fuser("gacn", WEIGHTS)
+    m = fuser.model
+    ref_path, path = sorted((SHARED / "data" / "stack_v4").glob("V*.jpg"))[:2]
+    ref_grey = tf.constant(fuser._grey(read_image(ref_path)))
+    image = read_image(path)
+    grey = tf.constant(fuser._grey(image))
+    rows: dict = {}
+
+    def stage(label, fn, *args):
+        fn(*args)  # trace / warm up
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            out = fn(*args)
+            if hasattr(out, "numpy"):
+                out.numpy()
+            times.append(time.perf_counter() - t0)
+        rows[label] = round(min(times), 3)
+        print(f"{label:40s} {rows[label]:7.3f} s", flush=True)
+        return out
+
+    graph = lambda fn, *specs: tf.function(fn, input_signature=list(specs))  # noqa: E731
+    grey_spec = tf.TensorSpec([1, None, None, 1], tf.float32)
+    spec = lambda c: tf.TensorSpec([1, None, None, c], tf.float32)  # noqa: E731
+    stage("read JPEG", read_image, path)
+    stage("grey input (float64 → float32)", fuser._grey, image)
+    feats = stage("features (4 conv blocks + channel SE)", graph(lambda g: m.extract_features(g), grey_spec), grey)
+    stage("spatial frequency (64 channels)", graph(G.spatial_frequency, spec(64)), feats)
+    sf_ref = fuser._sf_blocks(ref_grey)
+    x = stage("attended bimap (features, SF, bimap, se_4)",
+              graph(lambda r, g: m.attended_bimap_against(r, g), [spec(16)] * 4, grey_spec), sf_ref, grey)
+    for i, (conv, se) in enumerate(m.decision_stages, start=1):
+        c = stage(f"decision conv{i} ({conv.in_channels}→{conv.conv.filters}) + ReLU + BN",
+                  graph(lambda t, conv=conv: conv(t, training=False), spec(conv.in_channels)), x)
+        x = stage(f"  spatial SE se_{i + 4}", graph(lambda t, se=se: se(t), spec(conv.conv.filters)), c)
+    origin = tf.sigmoid(G.STEEPNESS * x)
+    stage("boundary guided filter", graph(lambda o, a, b: G.boundary_guided_filter(o, a, b)[0],
+                                          spec(1), grey_spec, grey_spec), origin, ref_grey, grey)
+    mask = stage("whole frame (the fuser's one graph)", fuser._calibration_map, sf_ref, ref_grey, grey)
+    selector = CalibrationArgmax(read_image(ref_path))
+    stage("streaming argmax (numpy)", selector.add, mask.numpy()[0, ..., 0], image)
+    return rows
+
+
 def bench_stack(strategy: str, frames: int) -> dict:
     from fusion_tf.core.imageio import read_image
     from fusion_tf import registry
@@ -68,8 +124,12 @@ def main(argv=None) -> int:
     p.add_argument("--frames", type=int, default=65)
     p.add_argument("--skip-pair", action="store_true")
     p.add_argument("--skip-stack", action="store_true")
+    p.add_argument("--stages", action="store_true", help="only the per-stage profile of one calibration frame")
     p.add_argument("--stack-only", choices=("serial", "calibration"), help=argparse.SUPPRESS)  # subprocess mode
     args = p.parse_args(argv)
+    if args.stages:
+        print(json.dumps(bench_stages(args.repeat)))
+        return 0
     if args.stack_only:
         print(json.dumps(bench_stack(args.stack_only, args.frames)))
         return 0

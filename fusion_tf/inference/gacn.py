@@ -27,7 +27,7 @@ from fusion_tf.core.color import rgb_to_grey_skimage
 from fusion_tf.errors import InputImageError
 from fusion_tf.inference import backends, tiling
 from fusion_tf.inference.base import FusionResult, checked_frames
-from fusion_tf.models.gacn import GACN, build_gacn, spatial_frequency
+from fusion_tf.models.gacn import GACN, bimap, build_gacn, spatial_frequency
 
 MULTI_STRATEGIES = ("serial", "calibration")
 #: smallest image side: the guided filter needs more than 2r + 1 = 7 pixels
@@ -36,6 +36,7 @@ CALIBRATION_EPS = np.float32(1e-4)
 
 _GREY = tf.TensorSpec([1, None, None, 1], tf.float32)
 _SF = tf.TensorSpec([1, None, None, 64], tf.float32)
+_SF_BLOCK = tf.TensorSpec([1, None, None, 16], tf.float32)
 
 
 def to_unit(image: np.ndarray) -> np.ndarray:
@@ -82,10 +83,14 @@ class GACNFuser:
         m = self.model
         self._pair = tf.function(self._pair_graph, input_signature=[_GREY, _GREY])
         self._sf = tf.function(lambda g: m.spatial_frequency_of(g, training=False), input_signature=[_GREY])
-        self._decide = tf.function(
-            lambda sf1, sf2, g1, g2: m.decide(sf1, sf2, g1, g2, training=False)[1],
-            input_signature=[_SF, _SF, _GREY, _GREY],
-        )
+        # calibration: the reference's SF is kept as its four 16-channel blocks, and each further
+        # image's SF goes block by block straight into the bimap against it, inside one graph, so no
+        # 64-channel SF of it is ever made (lower peak memory; same values)
+        self._sf_blocks = tf.function(lambda g: m.spatial_frequency_blocks(g, training=False), input_signature=[_GREY])
+        self._calibration_map = tf.function(
+            lambda sf_ref, g_ref, g: m.decide_from_attended(
+                m.attended_bimap_against(sf_ref, g, training=False), g_ref, g, training=False)[1],
+            input_signature=[[_SF_BLOCK] * 4, _GREY, _GREY])
         if backend not in (None, "tf"):
             self._use_backend(backend)
         # tile: the channel-SE means come from a pre-pass over the tiles (TiledGACN); the feature
@@ -111,6 +116,8 @@ class GACNFuser:
                              input_signature=[_SF, _SF, _GREY, _GREY])
         self._sf = lambda g: sf(features(g))
         self._pair = lambda g1, g2: decide(self._sf(g1), self._sf(g2), g1, g2)
+        self._sf_blocks = lambda g: tf.split(self._sf(g), 4, axis=-1)
+        self._calibration_map = lambda sf_ref, g_ref, g: decide(tf.concat(sf_ref, axis=-1), self._sf(g), g_ref, g)[1]
 
     def _pair_graph(self, g1, g2):
         origin, bgf, _ = self.model((g1, g2), training=False)
@@ -189,7 +196,7 @@ class GACNFuser:
         """Decision calibration: reference SF computed once, one decision path per further image."""
         ref_grey = self._grey(first)
         tiled = self._tiles_for(ref_grey)  # tiles: the reference's SE scales once, its features per tile
-        sf_ref = self._tiled.feature_scales(ref_grey[0, ..., 0]) if tiled else self._sf(ref_grey)
+        sf_ref = self._tiled.feature_scales(ref_grey[0, ..., 0]) if tiled else self._sf_blocks(ref_grey)
         selector = CalibrationArgmax(first)
         mask = None
         for image in rest:
@@ -197,7 +204,7 @@ class GACNFuser:
             if tiled:
                 mask = self._tiled.maps(ref_grey[0, ..., 0], grey[0, ..., 0], scales1=sf_ref)[1]
             else:
-                mask = self._decide(sf_ref, self._sf(grey), ref_grey, grey).numpy()[0, ..., 0]
+                mask = self._calibration_map(sf_ref, ref_grey, grey).numpy()[0, ..., 0]
             selector.add(mask, image)
         if mask is None:
             return None

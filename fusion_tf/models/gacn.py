@@ -52,6 +52,11 @@ def spatial_frequency(features: tf.Tensor) -> tf.Tensor:
     return ops.window_sum(grad, SF_RADIUS)
 
 
+def bimap(sf1: tf.Tensor, sf2: tf.Tensor) -> tf.Tensor:
+    """The decision path's input: per channel, ``sigmoid(1000·(SF₁ − SF₂))`` (≈ 1 where image 1 is sharper)."""
+    return tf.sigmoid(STEEPNESS * (sf1 - sf2))
+
+
 def boundary_map(blurred: tf.Tensor) -> tf.Tensor:
     """Weight of the guided-filter result: 1 inside the uncertain band 0.1 ≤ B ≤ 0.8, decaying outside.
 
@@ -130,8 +135,8 @@ class GACN(keras.Model):
         self.built = True
 
     # -- stages ------------------------------------------------------------------------------
-    def extract_features(self, x, training=False, taps: dict | None = None, tag: str = ""):
-        """Dense SE feature extractor for ONE image batch → 64 channels ``[f0, f1, f2, f3]``."""
+    def feature_blocks(self, x, training=False, taps: dict | None = None, tag: str = "") -> list:
+        """The dense SE feature extractor for ONE image batch: its four 16-channel blocks ``[f0, f1, f2, f3]``."""
         feats = []
         inp = x
         for i, (conv, se) in enumerate(self.feature_stages):
@@ -141,19 +146,45 @@ class GACN(keras.Model):
             if taps is not None:
                 taps[f"act_feature_extraction_conv{i}{tag}"] = c
                 taps[f"act_se_{i}{tag}"] = f
-            inp = tf.concat(feats, axis=-1)
-        return inp
+            if len(feats) < len(self.feature_stages):
+                inp = tf.concat(feats, axis=-1)
+        return feats
+
+    def extract_features(self, x, training=False, taps: dict | None = None, tag: str = ""):
+        """The 64 feature channels ``[f0, f1, f2, f3]`` of one image batch."""
+        return tf.concat(self.feature_blocks(x, training=training, taps=taps, tag=tag), axis=-1)
+
+    def spatial_frequency_blocks(self, x, training=False) -> list:
+        """SF of one grey image batch, per 16-channel feature block (SF is per channel).
+
+        Why blocks: SF's temporaries (differences, squares, window sums) are then 16 channels wide, not
+        64, which lowers the peak memory of a 1600×1200 frame by over a gigabyte; the values are those
+        of SF on the concatenated features."""
+        return [spatial_frequency(f) for f in self.feature_blocks(x, training=training)]
 
     def spatial_frequency_of(self, x, training=False):
         """SF of one grey image batch: what the decision path compares (64 channels)."""
-        return spatial_frequency(self.extract_features(x, training=training))
+        return tf.concat(self.spatial_frequency_blocks(x, training=training), axis=-1)
+
+    def attended_bimap_against(self, sf_ref_blocks, x, training=False):
+        """``se_4(bimap(SF_ref, SF(x)))``, the decision path's first step, for a reference whose SF
+        blocks are known (decision calibration).  Block by block, so neither SF(x) nor its
+        temporaries exist at full 64-channel width, and the bimap dies inside this graph: at
+        1600×1200 each 64-channel tensor is 491 MB, and the peak memory is a handful of them."""
+        blocks = self.spatial_frequency_blocks(x, training=training)
+        return self.se_4(tf.concat([bimap(r, s) for r, s in zip(sf_ref_blocks, blocks)], axis=-1))
 
     def decide(self, sf1, sf2, img1, img2, training=False, taps: dict | None = None):
         """Decision path on ``sigmoid(1000·(SF₁ − SF₂))`` → ``(output_origin, output_bgf)``."""
-        bimap = tf.sigmoid(STEEPNESS * (sf1 - sf2))
-        x = self.se_4(bimap)
+        b = bimap(sf1, sf2)
+        x = self.se_4(b)
         if taps is not None:
-            taps["bimap"], taps["act_se_4"] = bimap, x
+            taps["bimap"], taps["act_se_4"] = b, x
+        return self.decide_from_attended(x, img1, img2, training=training, taps=taps)
+
+    def decide_from_attended(self, x, img1, img2, training=False, taps: dict | None = None):
+        """:meth:`decide` after its first step (``x = se_4(bimap)``): the decision convs, the steep
+        sigmoid and the boundary guided filter → ``(output_origin, output_bgf)``."""
         for i, (conv, se) in enumerate(self.decision_stages, start=1):
             c = conv(x, training=training)
             x = se(c)
