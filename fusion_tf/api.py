@@ -182,23 +182,30 @@ def _elapsed(desc: str, progress: bool | None):
     import sys
     import threading
 
+    if progress is False or (progress is None and not _is_terminal(sys.stderr)):
+        yield  # tqdm would be disabled: not worth importing it (~50 ms of a one-pair process)
+        return
     from tqdm import tqdm
 
-    bar = tqdm(total=None, desc=desc, bar_format="{desc} {elapsed}", file=sys.stderr, leave=False,
-               disable=True if progress is False else (None if progress is None else not progress))
+    bar = tqdm(total=None, desc=desc, bar_format="{desc} {elapsed}", file=sys.stderr, leave=False)
     stop = threading.Event()
 
     def tick():
         while not stop.wait(0.5):
             bar.refresh()
 
-    ticker = None if bar.disable else threading.Thread(target=tick, daemon=True)
-    if ticker:
-        ticker.start()
+    ticker = threading.Thread(target=tick, daemon=True)
+    ticker.start()
     try:
         yield
     finally:
         stop.set()
-        if ticker:
-            ticker.join()
+        ticker.join()
         bar.close()
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a closed or replaced stream
+        return False

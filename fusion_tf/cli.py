@@ -442,13 +442,14 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     _model_subcommands(p, "train", load=command == "train")
 
     p = sub.add_parser("evaluate", help="compute fusion metrics over a folder of sources")
-    try:
-        from fusion_tf.evaluation import command as evaluation_command
-    except ImportError:
-        p.set_defaults(func=lambda a: _missing("the metrics suite (fusion_tf.evaluation) is not installed"))
-    else:
-        evaluation_command.add_arguments(p)
-        p.set_defaults(func=evaluation_command.run)
+    if command == "evaluate" or command is None:  # its arguments import the metrics (SciPy): only for evaluate
+        try:
+            from fusion_tf.evaluation import command as evaluation_command
+        except ImportError:
+            p.set_defaults(func=lambda a: _missing("the metrics suite (fusion_tf.evaluation) is not installed"))
+        else:
+            evaluation_command.add_arguments(p)
+            p.set_defaults(func=evaluation_command.run)
     return parser
 
 
@@ -463,7 +464,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = [a for a in argv if a not in GLOBAL_FLAGS]
     from fusion_tf import tf_runtime
 
-    tf_runtime.configure(verbose="--verbose" in flags)  # before anything imports TensorFlow
+    # before anything imports TensorFlow; lean: this process never uses Keras's plotting helpers
+    tf_runtime.configure(verbose="--verbose" in flags, lean=True)
     command = next((a for a in argv if not a.startswith("-")), None)
     try:
         args = build_parser(command).parse_args(argv)

@@ -148,15 +148,55 @@ def check_options(name: str, **options) -> dict:
 def load_fuser(name: str, weights=None, **options):
     """The model's fuser with ``weights`` loaded (None: the shipped default; see
     :mod:`fusion_tf.weights.resolve` for every accepted format).  ``name`` may be a preset name
-    (``load_fuser("gacn-original")``: that preset's model and weights)."""
-    from fusion_tf.weights.resolve import load_network, model_and_weights
+    (``load_fuser("gacn-original")``: that preset's model and weights).
+
+    ``backend="onnxruntime"``: when these weights' graphs were converted before, the fuser runs them
+    straight from the ONNX cache index, without importing TensorFlow (:mod:`fusion_tf.inference.onnx_cache`);
+    otherwise the TF route loads the model, converts, and records the index entry for next time.
+    """
+    from fusion_tf.weights.resolve import load_network, model_and_weights, resolve
 
     name, weights = model_and_weights(name, weights)
     options = check_options(name, **options)
-    network, source = load_network(name, weights)
-    fuser = _resolve(get(name).fuser)(network, **options)
+    source = resolve(name, weights)
+    fuser_class = _resolve(get(name).fuser)
+    index = _onnx_index(name, source, fuser_class, options)
+    fuser = _cached_fuser(index, fuser_class, options) if index is not None else None
+    if fuser is None:
+        network, source = load_network(name, source)
+        fuser = fuser_class(network, **options)
+        entry = fuser.onnx_cache_entry() if index is not None else None
+        if entry is not None:
+            index.record(**entry)
     fuser.weights_source = source
     return fuser
+
+
+def _onnx_index(name: str, source, fuser_class, options: dict):
+    """The ONNX cache index entry for this load, or None when the fuser does not use one (TF backend,
+    a fuser whose ONNX path keeps TF such as GACN's, weights that are not one file)."""
+    if options.get("backend") != "onnxruntime" or options.get("jit_compile") or \
+            not hasattr(fuser_class, "cached_network"):
+        return None  # (--jit with onnxruntime: the TF route gives the one-line error)
+    from fusion_tf.inference.onnx_cache import Index
+
+    return Index.for_weights(name, source.path, {"kind": source.kind, **fuser_class.onnx_cache_context(source)})
+
+
+def _cached_fuser(index, fuser_class, options: dict):
+    """A fuser around the indexed ONNX graphs, or None (not converted yet, or a damaged entry)."""
+    from fusion_tf.inference.onnx_cache import warn
+
+    entry = index.lookup()
+    sessions = index.sessions(entry) if entry is not None else None
+    if sessions is None:
+        return None
+    try:
+        network = fuser_class.cached_network(sessions, entry)
+    except (KeyError, TypeError, ValueError) as exc:
+        warn(f"{index.path}: damaged ONNX cache entry ({type(exc).__name__}: {exc}); converting again")
+        return None
+    return fuser_class(network, **options)
 
 
 def parameter_counts(name: str) -> list[tuple[str, int, int]]:

@@ -9,13 +9,21 @@
   ``TF_CPP_MIN_LOG_LEVEL`` themselves (or passes ``--verbose``), the level is raised to 3 and the
   first ``import tensorflow`` runs with file descriptor 2 captured: TF's C++ log lines are dropped,
   anything else written meanwhile (a Python warning, a crash message) is passed on unchanged.
+* **Lean start-up** (``configure(lean=True)``, the command line only).  Importing TensorFlow imports
+  Keras, and Keras imports matplotlib.pyplot, OpenCV and IPython for its plotting and notebook helpers
+  (``keras.visualization``, ``KerasFileEditor``) — about 1.5 of the ~7 s ``import tensorflow`` takes
+  on this project's loaded 2-core machine (``benchmarks/bench_startup.py``).  Keras imports them
+  optionally, so while the first import of TensorFlow or Keras runs they are made to look absent,
+  and are importable as usual right after.  Those Keras helpers then report matplotlib/OpenCV
+  missing in that process; ``fusion-tf`` never calls them.  A library user's process is left alone.
 
 A value the user exported always wins.  If TensorFlow was imported before ``fusion_tf``, none of
-this can take effect; nothing breaks.
+this can take effect; nothing breaks.  Nothing here imports TensorFlow.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.abc
 import importlib.util
@@ -28,28 +36,28 @@ import tempfile
 _TF_LOG_LINE = re.compile(rb"^([IWEF]\d{4} \d\d:\d\d:[\d.]+ +\d+ [\w.]+:\d+\]|WARNING: All log messages before absl)")
 
 USER_SET_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL" in os.environ
+#: modules Keras imports only optionally, for helpers ``fusion-tf`` never calls (see "Lean start-up")
+KERAS_OPTIONAL = ("matplotlib", "cv2", "IPython")
 
 
-def configure(verbose: bool = False) -> None:
-    """Apply the switches (idempotent).  ``verbose``: TF logs as it would by itself."""
+def configure(verbose: bool = False, lean: bool = False) -> None:
+    """Apply the switches (idempotent).  ``verbose``: TF logs as it would by itself; ``lean``: skip
+    Keras's optional imports while TensorFlow loads (for the command line's own process)."""
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-    if USER_SET_LOG_LEVEL:
-        return
-    if verbose:
-        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
-        _remove_hook()
-    else:
-        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-        if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietImport) for f in sys.meta_path):
-            sys.meta_path.insert(0, _QuietImport())
+    quiet = not verbose and not USER_SET_LOG_LEVEL
+    if not USER_SET_LOG_LEVEL:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0" if verbose else "3"
+    _remove_hook()
+    if (quiet or lean) and "tensorflow" not in sys.modules and "keras" not in sys.modules:
+        sys.meta_path.insert(0, _FirstImport(quiet=quiet, lean=lean))
 
 
 def _remove_hook() -> None:
-    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _QuietImport)]
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _FirstImport)]
 
 
 class _AlreadyLoaded(importlib.abc.Loader):
-    """Hands the import machinery the module :class:`_QuietImport` has just imported."""
+    """Hands the import machinery the module :class:`_FirstImport` has just imported."""
 
     def __init__(self, module):
         self.module = module
@@ -61,16 +69,38 @@ class _AlreadyLoaded(importlib.abc.Loader):
         pass
 
 
-class _QuietImport(importlib.abc.MetaPathFinder):
-    """Runs the first ``import tensorflow`` with fd 2 captured, then filters TF's C++ log lines out."""
+class _FirstImport(importlib.abc.MetaPathFinder):
+    """Runs the first ``import tensorflow`` (or ``keras``, which imports it) with fd 2 captured and
+    TF's C++ log lines filtered out (``quiet``), and Keras's optional imports made absent (``lean``)."""
+
+    def __init__(self, quiet: bool, lean: bool):
+        self.quiet, self.lean = quiet, lean
 
     def find_spec(self, name, path=None, target=None):
-        if name != "tensorflow":
+        if name not in ("tensorflow", "keras"):
             return None
         _remove_hook()  # once only, and the nested import below must take the normal route
-        with _FilteredStderr():
-            module = importlib.import_module("tensorflow")
+        with contextlib.ExitStack() as stack:
+            if self.quiet:
+                stack.enter_context(_FilteredStderr())
+            if self.lean:
+                stack.enter_context(_absent(KERAS_OPTIONAL))
+            module = importlib.import_module(name)
         return importlib.util.spec_from_loader(name, _AlreadyLoaded(module), origin=getattr(module, "__file__", None))
+
+
+@contextlib.contextmanager
+def _absent(names):
+    """``import <name>`` raises ImportError inside the block (for those not imported yet)."""
+    blocked = [n for n in names if n not in sys.modules]
+    for n in blocked:
+        sys.modules[n] = None
+    try:
+        yield
+    finally:
+        for n in blocked:
+            if sys.modules.get(n, 0) is None:
+                del sys.modules[n]
 
 
 class _FilteredStderr:

@@ -4,6 +4,7 @@ and clear errors when the optional packages are missing or the options clash."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -70,12 +71,15 @@ def test_luma_models_match_tf_within_1e5_and_reuse_the_cache(pair, tmp_path_fact
         assert np.abs(got - expected).max() <= PARITY, model
         assert np.abs(onnx_fuser.fuse(pair).fused.astype(int) - tf_fuser.fuse(pair).fused.astype(int)).max() <= 1
         assert onnx_fuser._run.path.parent == onnx_cache / "onnx"
-    # three networks, three files; loading again converts nothing (the converter is not even called)
-    assert len(list((onnx_cache / "onnx").glob("*.onnx"))) == 3
+    # three networks and the two models' focus measures, one file each, and an index entry per
+    # (model, weights); loading again converts nothing (the converter is not even called)
+    assert len(list((onnx_cache / "onnx").glob("*.onnx"))) == 5
+    assert len(list((onnx_cache / "onnx" / "index").glob("*.json"))) == 3
     import tf2onnx
 
     monkeypatch.setattr(tf2onnx.convert, "from_function", lambda *a, **k: pytest.fail("converted again"))
     again = registry.load_fuser("mffgan", None, backend="onnxruntime")
+    assert again.generator is None  # built from the index, without the Keras model
     assert np.abs(again.network(yb, ya) - registry.load_fuser("mffgan").network(yb, ya)).max() <= PARITY
 
 
@@ -87,9 +91,9 @@ def test_gacn_features_on_onnx_match_tf_and_fusion_agrees(pair, shared):
     tf_fuser = registry.load_fuser("gacn", str(weights))
     onnx_fuser = registry.load_fuser("gacn", str(weights), backend="onnxruntime")
     grey = grey_input(to_unit(pair[0]))
-    session = backends.OnnxNetwork(lambda g: tf_fuser.model.extract_features(g, training=False),
-                                   [tf.TensorSpec([None, None, None, 1], tf.float32)], "gacn-features",
-                                   tf_fuser.model.weights)
+    session = backends.OnnxNetwork(backends.converted(lambda g: tf_fuser.model.extract_features(g, training=False),
+                                                      [tf.TensorSpec([None, None, None, 1], tf.float32)],
+                                                      "gacn-features", tf_fuser.model.weights))
     expected = tf_fuser.model.extract_features(tf.constant(grey), training=False).numpy()
     assert np.abs(session(grey) - expected).max() <= PARITY
     # the rest stays in TF; the fused images agree (sigmoid(1000·x) ties may flip a rare pixel)
@@ -138,14 +142,39 @@ def test_missing_packages_and_clashing_options_are_one_line_errors(tmp_path, mon
         registry.load_fuser("mffgan", None, backend="tensorrt")
 
 
-def test_damaged_cache_file_is_a_one_line_error(tmp_path, monkeypatch):
+def test_damaged_cache_file_is_converted_again_with_one_warning_line(tmp_path, monkeypatch, capsys):
+    """Through the index (the shipped weights) and through the TF route alike (index gone)."""
     _require_onnx()
     monkeypatch.setenv("FUSION_TF_CACHE", str(tmp_path))
-    path = registry.load_fuser("mffgan", None, backend="onnxruntime")._run.path
-    assert path.parent == tmp_path / "onnx" and not list(path.parent.glob(".*"))  # no temporary left behind
-    path.write_bytes(b"not an onnx model")
-    with pytest.raises(backends.BackendError, match="delete it to convert again"):
+    y = np.random.default_rng(4).uniform(0, 255, (2, 21, 17)).astype(np.float32)
+    first = registry.load_fuser("mffgan", None, backend="onnxruntime")
+    path, expected = first._run.path, first.network(*y)
+    assert path.parent == tmp_path / "onnx" and not list(path.parent.rglob(".*"))  # no temporary left behind
+    capsys.readouterr()
+    for forget_index in (False, True):
+        if forget_index:
+            for entry in (tmp_path / "onnx" / "index").glob("*.json"):
+                entry.unlink()
+        path.write_bytes(b"not an onnx model")
+        again = registry.load_fuser("mffgan", None, backend="onnxruntime")
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"warning: {path}: onnxruntime cannot load") and \
+            "converting it again" in err[0]
+        assert np.abs(again.network(*y) - expected).max() <= PARITY and path.stat().st_size > 1000
+
+
+def test_a_converted_graph_that_cannot_be_loaded_is_a_one_line_error(tmp_path, monkeypatch):
+    _require_onnx()
+    import tf2onnx
+
+    def garbage(fn, input_signature, output_path, **kwargs):
+        Path(output_path).write_bytes(b"not an onnx model")
+
+    monkeypatch.setenv("FUSION_TF_CACHE", str(tmp_path))
+    monkeypatch.setattr(tf2onnx.convert, "from_function", garbage)
+    with pytest.raises(backends.BackendError, match="tf2onnx could not convert"):
         registry.load_fuser("mffgan", None, backend="onnxruntime")
+    assert not list(tmp_path.rglob("*.onnx"))
 
 
 def test_a_conversion_that_disagrees_with_tf_is_retried_and_never_cached(tmp_path, monkeypatch):

@@ -2,38 +2,34 @@
 
 Every fuser runs its network through one callable made by :func:`network`: numpy or tensors in,
 arrays out.  Pre- and post-processing (colour conversion, SRR, guided filter, calibration) stay in the
-fuser, so both backends share them; only the learned network changes engine.
+fuser, so both backends share them; only the learned network changes engine (and, for MFF-GAN and
+GIPC-GAN, the depth map's focus measure, so that a run on cached graphs needs no TensorFlow at all).
 
 ONNX path: the network's ``tf.function`` is converted by tf2onnx (dynamic N, H, W) once and cached as
 ``<cache>/onnx/<name>-<weights sha256>-tf2onnx<version>-opset<N>-v<format>.onnx``, written atomically,
 so new weights, a new converter or a new conversion recipe never reuse a stale graph.  The cache is
 ``$FUSION_TF_CACHE`` or ``~/.cache/fusion_tf``.  onnxruntime runs it on the CPU provider.  The two
 packages are an optional extra (``pip install -e ".[onnx]"``), imported only when the backend is asked for.
+This module is the converting (TensorFlow) half; running a converted graph, and the index that lets a
+later process find it without starting TensorFlow, are :mod:`fusion_tf.inference.onnx_cache`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from fusion_tf.errors import FusionError
+from fusion_tf.inference.onnx_cache import (  # noqa: F401  (cache_dir: re-exported, the backend's public names)
+    CACHE_FORMAT, OPSET, BackendError, OnnxNetwork, cache_dir, converter_version, load_or_discard,
+    missing_packages_error, onnx_dir)
 
 BACKENDS = ("tf", "onnxruntime")
-#: ONNX opset the conversion targets (onnxruntime ≥ 1.14 runs it)
-OPSET = 17
-#: bump when the conversion recipe changes, so cached files from the old recipe are not reused
-CACHE_FORMAT = 2
 #: conversions tried before giving up when the result disagrees with TF on the probe input
 CONVERSION_ATTEMPTS = 3
-
-
-class BackendError(FusionError):
-    """The requested backend cannot run here (missing packages, failed conversion)."""
 
 
 class _Mismatch(Exception):
@@ -62,10 +58,6 @@ def _disagreement(got: Sequence[np.ndarray], expected: Sequence[np.ndarray]) -> 
     return ""
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("FUSION_TF_CACHE") or Path.home() / ".cache" / "fusion_tf")
-
-
 def weights_digest(variables: Sequence) -> str:
     """sha256 over every variable's dtype, shape and bytes, in order: identifies the weights loaded,
     wherever they came from (TF1 checkpoint, npz, .weights.h5)."""
@@ -82,67 +74,53 @@ def _onnx_modules():
         import onnxruntime
         import tf2onnx
     except ImportError as exc:
-        raise BackendError(f"--backend onnxruntime needs the optional packages onnxruntime and tf2onnx "
-                           f"(pip install 'fusion_tf[onnx]'); {exc.name} is not installed") from None
+        raise missing_packages_error(exc.name) from None
     return onnxruntime, tf2onnx
 
 
-class OnnxNetwork:
-    """A network ``fn`` converted to ONNX (cached) and run by onnxruntime; call it like ``fn``."""
+def converted(fn: Callable, input_signature: Sequence[tf.TensorSpec], name: str, variables: Sequence) -> Path:
+    """The cached ONNX file of ``fn`` with ``variables`` (the weights it reads), converted now if absent."""
+    ort, tf2onnx = _onnx_modules()
+    digest = weights_digest(variables)
+    path = onnx_dir() / f"{name}-{digest[:20]}-tf2onnx{converter_version()}-opset{OPSET}-v{CACHE_FORMAT}.onnx"
+    if not path.is_file():
+        _convert(path, ort, tf2onnx, fn, input_signature)
+    return path
 
-    def __init__(self, fn: Callable, input_signature: Sequence[tf.TensorSpec], name: str, variables: Sequence):
-        ort, tf2onnx = _onnx_modules()
-        digest = weights_digest(variables)
-        self.path = cache_dir() / "onnx" / (
-            f"{name}-{digest[:20]}-tf2onnx{tf2onnx.__version__}-opset{OPSET}-v{CACHE_FORMAT}.onnx")
-        if not self.path.is_file():
-            self._convert(ort, tf2onnx, fn, input_signature)
-        options = ort.SessionOptions()
-        options.log_severity_level = 3  # no per-node placement warnings
+
+def _convert(path: Path, ort, tf2onnx, fn, input_signature) -> None:
+    """Convert, check the result against TF on a probe input, and only then publish it at ``path``.
+
+    Why the check: tf2onnx 1.17 does not always give the same graph for the same function (it
+    first runs TF's grappler, whose passes are time-limited).  On this project's loaded 2-core
+    machine, 2 of about 10 conversions of GIPC-GAN-compact came out with a Squeeze missing (output
+    (1, N, H, W, 1)); the cause is not pinned down.  A conversion that disagrees with TF is retried;
+    none is ever cached.
+    """
+    from fusion_tf.core.imageio import atomic_path
+
+    # named specs go to the converter only: a tf.function that already has a signature refuses them
+    specs = [tf.TensorSpec(s.shape, s.dtype, name=f"input_{i}") for i, s in enumerate(input_signature)]
+    probe = _probe_inputs(input_signature)
+    expected = [np.asarray(t) for t in tf.nest.flatten(fn(*[tf.constant(x) for x in probe]))]
+    problem = ""
+    for _ in range(CONVERSION_ATTEMPTS):
         try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # e.g. a file damaged outside this program: say which one
-            raise BackendError(f"{self.path}: onnxruntime cannot load it ({exc}); delete it to convert again") from None
-        self.input_names = [i.name for i in self.session.get_inputs()]
-
-    def _convert(self, ort, tf2onnx, fn, input_signature) -> None:
-        """Convert, check the result against TF on a probe input, and only then publish it.
-
-        Why the check: tf2onnx 1.17 does not always give the same graph for the same function (it
-        first runs TF's grappler, whose passes are time-limited).  On this project's loaded 2-core
-        machine, 2 of about 10 conversions of GIPC-GAN-compact came out with a Squeeze missing (output
-        (1, N, H, W, 1)); the cause is not pinned down.  A conversion that disagrees with TF is retried;
-        none is ever cached.
-        """
-        from fusion_tf.core.imageio import atomic_path
-
-        # named specs go to the converter only: a tf.function that already has a signature refuses them
-        specs = [tf.TensorSpec(s.shape, s.dtype, name=f"input_{i}") for i, s in enumerate(input_signature)]
-        probe = _probe_inputs(input_signature)
-        expected = [np.asarray(t) for t in tf.nest.flatten(fn(*[tf.constant(x) for x in probe]))]
-        problem = ""
-        for _ in range(CONVERSION_ATTEMPTS):
-            try:
-                with atomic_path(self.path) as tmp:
-                    tf2onnx.convert.from_function(tf.function(fn), input_signature=specs, opset=OPSET,
-                                                  output_path=str(tmp))
-                    session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-                    got = session.run(None, {i.name: x for i, x in zip(session.get_inputs(), probe)})
-                    problem = _disagreement(got, expected)
-                    if problem:
-                        raise _Mismatch(problem)
-                return
-            except _Mismatch:
-                continue
-            except Exception as exc:  # whatever the converter trips on, the user gets one line
-                raise BackendError(f"tf2onnx could not convert {self.path.name}: {exc}") from None
-        raise BackendError(f"tf2onnx converted {self.path.name} {CONVERSION_ATTEMPTS} times and the result "
-                           f"disagreed with TF each time ({problem}); use the TF backend")
-
-    def __call__(self, *inputs):
-        feed = {n: np.ascontiguousarray(np.asarray(x, np.float32)) for n, x in zip(self.input_names, inputs)}
-        outputs = self.session.run(None, feed)
-        return outputs[0] if len(outputs) == 1 else tuple(outputs)
+            with atomic_path(path) as tmp:
+                tf2onnx.convert.from_function(tf.function(fn), input_signature=specs, opset=OPSET,
+                                              output_path=str(tmp))
+                session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+                got = session.run(None, {i.name: x for i, x in zip(session.get_inputs(), probe)})
+                problem = _disagreement(got, expected)
+                if problem:
+                    raise _Mismatch(problem)
+            return
+        except _Mismatch:
+            continue
+        except Exception as exc:  # whatever the converter trips on, the user gets one line
+            raise BackendError(f"tf2onnx could not convert {path.name}: {exc}") from None
+    raise BackendError(f"tf2onnx converted {path.name} {CONVERSION_ATTEMPTS} times and the result "
+                       f"disagreed with TF each time ({problem}); use the TF backend")
 
 
 def network(fn: Callable, input_signature: Sequence[tf.TensorSpec], *, name: str, variables: Sequence,
@@ -150,9 +128,9 @@ def network(fn: Callable, input_signature: Sequence[tf.TensorSpec], *, name: str
     """The callable a fuser runs its network through.
 
     ``backend`` None or ``"tf"``: ``tf.function`` with ``input_signature`` (dynamic shapes, one trace;
-    ``jit_compile`` for XLA).  ``"onnxruntime"``: :class:`OnnxNetwork`, cached under ``name`` and a
-    digest of ``variables`` (the weights ``fn`` reads).  Outputs: tensors (TF) or arrays (ONNX);
-    ``np.asarray`` takes both.
+    ``jit_compile`` for XLA).  ``"onnxruntime"``: an :class:`OnnxNetwork` of :func:`converted`, cached
+    under ``name`` and a digest of ``variables`` (the weights ``fn`` reads); a cached file onnxruntime
+    cannot load is converted again.  Outputs: tensors (TF) or arrays (ONNX); ``np.asarray`` takes both.
     """
     if backend in (None, "tf"):
         return tf.function(fn, input_signature=input_signature, jit_compile=jit_compile)
@@ -160,4 +138,7 @@ def network(fn: Callable, input_signature: Sequence[tf.TensorSpec], *, name: str
         raise BackendError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
     if jit_compile:
         raise BackendError("--jit XLA-compiles the TF backend; it does not apply to --backend onnxruntime")
-    return OnnxNetwork(fn, input_signature, name, variables)
+    def convert():
+        return converted(fn, input_signature, name, variables)
+
+    return load_or_discard(convert()) or OnnxNetwork(convert())

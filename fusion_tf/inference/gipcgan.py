@@ -20,7 +20,6 @@ from pathlib import Path
 from fusion_tf.core import focus
 from fusion_tf.errors import WeightsError
 from fusion_tf.inference.luma import LumaFuser
-from fusion_tf.models.gipcgan import build_generator
 
 
 def run_recipe(weights: str | Path) -> dict:
@@ -39,6 +38,8 @@ def run_recipe(weights: str | Path) -> dict:
 def _build(source, variant: str):
     """An unloaded generator wired as the run of ``source`` was trained; the recipe must agree on
     ``variant`` (a clear message instead of a shape mismatch deep in Keras)."""
+    from fusion_tf.models.gipcgan import build_generator  # TF: not needed to run cached ONNX graphs
+
     recipe = run_recipe(source.path)
     if recipe.get("variant", variant) != variant:
         other = "gipcgan-compact" if recipe["variant"] == "count_matched" else "gipcgan"
@@ -62,3 +63,18 @@ class GIPCGANFuser(LumaFuser):
     name = "gipcgan"
     #: depth maps: no screening map in GIPC-GAN's (supervised) loss; its gradient notion, |Laplacian|
     focus_measure = staticmethod(focus.laplacian_measure)
+
+    @staticmethod
+    def focus_graph(x):
+        """|Laplacian| on (N, H, W, 1) tensors (:attr:`focus_measure` for the ONNX backend)."""
+        import tensorflow as tf
+
+        from fusion_tf.core import ops
+
+        return tf.abs(ops.laplacian(x))
+
+    @classmethod
+    def onnx_cache_context(cls, source) -> dict:
+        """The recipe's variant and exchange wiring: identical weight shapes, different graphs."""
+        recipe = run_recipe(source.path)
+        return {"variant": recipe.get("variant"), "exchange": recipe.get("exchange")}

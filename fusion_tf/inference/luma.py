@@ -9,36 +9,103 @@ in optional "faithful" luma input/output quirks, which subclasses override.
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
-import tensorflow as tf
 
 from fusion_tf.core import color, focus
-from fusion_tf.inference import backends, tiling
 from fusion_tf.inference.base import FusionResult, checked_frames, serial_stream
+
+
+def _tiling():
+    """:mod:`fusion_tf.inference.tiling`, imported on first use: it imports TensorFlow (for its GACN
+    and MFIF-GAN adapters), which an untiled run on cached ONNX graphs never needs."""
+    from fusion_tf.inference import tiling
+
+    return tiling
+
+
+@dataclass(frozen=True)
+class LumaNetwork:
+    """The compiled parts a :class:`LumaFuser` runs, whichever engine compiled them.
+
+    Made from a Keras generator by the fuser itself (the TF route, any backend), or from cached ONNX
+    graphs by :meth:`LumaFuser.cached_network` (no TensorFlow in the process).
+    """
+
+    run: Callable  # (near, far) luma (N, H, W, 1) in [−1, 1] → the generator's tanh image (N, H, W, 1)
+    halo: int  # receptive-field radius in pixels: the overlap ``tile=`` needs
+    measure: Callable | None = None  # focus measure on (N, H, W, 1); None: the class's ``focus_measure``
 
 
 class LumaFuser:
     """Fuses groups of same-size uint8 images (grey or RGB; first = near focus) with ``generator``,
-    a Keras model mapping ``[near, far]`` (N,H,W,1) in [−1,1] to a tanh image."""
+    a Keras model mapping ``[near, far]`` (N,H,W,1) in [−1,1] to a tanh image — or a
+    :class:`LumaNetwork` already compiled from one."""
 
     name = "luma"
     #: the per-frame focus measure behind ``FusionResult.depth`` (:mod:`fusion_tf.core.focus`)
     focus_measure = staticmethod(focus.screening_measure)
 
     def __init__(self, generator, jit_compile: bool = False, backend: str | None = None, tile: int | None = None):
-        self.generator = generator
         # tile: cores of N×N pixels run with a halo of the generator's receptive field (both models
         # are purely local, so tiles are exact and run on whichever backend ``_run`` is)
-        self.tile, self.halo = tiling.check_tile(tile), tiling.generator_halo(generator)
+        self.tile = None if tile is None else _tiling().check_tile(tile)
+        if isinstance(generator, LumaNetwork):
+            self.generator, self.compiled = None, generator
+        else:
+            self.generator, self.compiled = generator, self._compile(generator, backend, jit_compile)
+        self._run, self.halo = self.compiled.run, self.compiled.halo
+        measure = self.compiled.measure
+        if measure is not None:
+            self.focus_measure = lambda plane: np.asarray(measure(plane[None, ..., None]))[0, ..., 0]
+
+    def _compile(self, generator, backend: str | None, jit_compile: bool) -> LumaNetwork:
+        import tensorflow as tf
+
+        from fusion_tf.inference import backends
+
         spec = tf.TensorSpec((None, None, None, 1), tf.float32)
         # One trace serves every image size.  XLA would recompile per size (≈1.5 s each), so it is
         # only worth it for many images of one size (--jit).  backend="onnxruntime": the same
         # generator converted to ONNX (inference.backends).
-        self._run = backends.network(lambda a, b: self.generator([a, b], training=False), [spec, spec],
-                                     name=self.name, variables=generator.weights, backend=backend,
-                                     jit_compile=jit_compile)
+        run = backends.network(lambda a, b: generator([a, b], training=False), [spec, spec], name=self.name,
+                               variables=generator.weights, backend=backend, jit_compile=jit_compile)
+        measure = None
+        if backend not in (None, "tf"):  # the depth map's measure on the same engine: a cached run needs no TF
+            measure = backends.network(self.focus_graph, [spec], name=f"{self.name}-focus", variables=(),
+                                       backend=backend)
+        return LumaNetwork(run, _tiling().generator_halo(generator), measure)
+
+    @staticmethod
+    def focus_graph(x):
+        """:attr:`focus_measure` as a graph on (N, H, W, 1) tensors, for the ONNX backend to convert."""
+        from fusion_tf.core import ops
+
+        return ops.repeated_blur_residual(x)
+
+    # -- the ONNX cache index (fusion_tf.inference.onnx_cache; used by fusion_tf.registry) ----
+    @classmethod
+    def onnx_cache_context(cls, source) -> dict:
+        """What besides the weights file shapes the graph of ``source`` (nothing for MFF-GAN)."""
+        return {}
+
+    def onnx_cache_entry(self) -> dict | None:
+        """The graphs and details :meth:`cached_network` needs; None off the ONNX backend."""
+        paths = {"network": getattr(self._run, "path", None), "measure": getattr(self.compiled.measure, "path", None)}
+        if None in paths.values():
+            return None
+        return {"graphs": paths, "halo": self.halo}
+
+    @staticmethod
+    def cached_network(sessions: dict, entry: dict) -> LumaNetwork:
+        """The :class:`LumaNetwork` of a cache entry recorded from :meth:`onnx_cache_entry`
+        (KeyError/ValueError if the entry lacks something)."""
+        halo = int(entry["halo"])
+        if halo < 0:
+            raise ValueError(f"halo {halo}")
+        return LumaNetwork(sessions["network"], halo, sessions["measure"])
 
     # -- one pair ---------------------------------------------------------------------------
     def network(self, near_y: np.ndarray, far_y: np.ndarray) -> np.ndarray:
@@ -46,22 +113,23 @@ class LumaFuser:
         a = (np.asarray(near_y, np.float32) - 127.5) / 127.5
         b = (np.asarray(far_y, np.float32) - 127.5) / 127.5
         run = lambda x, y: np.asarray(self._run(x[None, ..., None], y[None, ..., None]))[0, ..., 0]  # noqa: E731
-        if tiling.covers_in_one(*a.shape, self.tile):
+        if self.tile is None or _tiling().covers_in_one(*a.shape, self.tile):
             return run(a, b)
+        tiling = _tiling()
         return tiling.stitch(run, [a, b], tiling.tile_grid(*a.shape, self.tile, self.halo))
 
     def _luma_in(self, image: np.ndarray) -> np.ndarray:
         """The plane the network sees: grey as is, colour → studio Y (unrounded); 16-bit on the 0..255 scale."""
         if image.ndim == 2:
             return color.to_255(image).astype(np.float32)
-        return tiling.rowwise(lambda im: color.rgb_to_y_studio(color.to_255(im)).astype(np.float32), image,
-                              rows=self.tile)
+        return self._bands(lambda im: color.rgb_to_y_studio(color.to_255(im)).astype(np.float32), image)
 
     def focus_score(self, image: np.ndarray) -> np.ndarray:
         """``focus_measure`` of the plane the network sees (luma in [−1, 1]); tiled, exactly, with tiles."""
         plane = (np.asarray(self._luma_in(image), np.float32) - 127.5) / 127.5
-        if tiling.covers_in_one(*plane.shape, self.tile):
+        if self.tile is None or _tiling().covers_in_one(*plane.shape, self.tile):
             return self.focus_measure(plane)
+        tiling = _tiling()
         grid = tiling.tile_grid(*plane.shape, self.tile, focus.MEASURE_HALO)
         return tiling.stitch(self.focus_measure, [plane], grid)
 
@@ -78,7 +146,11 @@ class LumaFuser:
         y = self._luma_out(raw)
         if near.ndim == 2:
             return color.from_255(y, near.dtype), raw
-        return tiling.rowwise(self._colour, y, near, far, rows=self.tile), raw
+        return self._bands(self._colour, y, near, far), raw
+
+    def _bands(self, fn: Callable, *arrays: np.ndarray) -> np.ndarray:
+        """Pixel-wise ``fn`` in row bands of ``tile`` rows when tiling (bounded float64 temporaries)."""
+        return fn(*arrays) if self.tile is None else _tiling().rowwise(fn, *arrays, rows=self.tile)
 
     @staticmethod
     def _colour(y: np.ndarray, near: np.ndarray, far: np.ndarray) -> np.ndarray:

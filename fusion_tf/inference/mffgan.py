@@ -23,7 +23,6 @@ import numpy as np
 from fusion_tf.core import color
 from fusion_tf.errors import InputImageError
 from fusion_tf.inference.luma import LumaFuser
-from fusion_tf.models.mffgan import build_generator
 
 OUTPUT_MODES = ("plain", "faithful")
 
@@ -49,6 +48,8 @@ def bytescale(x: np.ndarray) -> np.ndarray:
 
 def build_network(source=None):
     """Registry hook: the unloaded generator (weights come from :mod:`fusion_tf.weights.resolve`)."""
+    from fusion_tf.models.mffgan import build_generator  # TF: not needed to run cached ONNX graphs
+
     return build_generator()
 
 
