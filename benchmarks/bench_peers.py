@@ -15,6 +15,12 @@ Workloads
   scale steps, a different region in focus per frame).  Ground truth is the sharp image, so the
   fused result is scored by PSNR and mean absolute error against it on the area every tool keeps,
   and our registration by its RMS corner error against the known transforms.
+* ``speed``: issue 18's table, each row against enfuse in the same run.  (1) the 20 Lytro pairs:
+  enfuse one process per pair vs one ``fuse --batch`` process (MFF-GAN on TF, MFF-GAN with
+  ``--backend onnxruntime`` and a cached conversion, GACN): whole command including start-up, and
+  steady-state seconds per pair (median of ``batch.csv`` after the first pair), plus qabf; (2) start-up:
+  one pair, one process (median of 3); (3) the 65-frame 1600×1200 stack (``stack_v4``; ``--frames``
+  takes fewer): enfuse vs GACN calibration, wall time and peak RSS of each process (GNU time).
 * ``pcb``: the real hand-held 7-frame stack (2048×1536).  align_image_stack + enfuse vs ``fuse
   --align affine`` (and without ``--align``, to show the ghosting), timed; a figure of the four
   results (ours aligned, ours unaligned, enfuse, focus-stack's own expected output) side by side.
@@ -57,6 +63,18 @@ def _run(cmd: list[str], cwd: Path | None = None) -> float:
 
 def _fusion_tf(args: list[str]) -> float:
     return _run([sys.executable, "-m", "fusion_tf.cli", *args])
+
+
+FUSION_TF = [sys.executable, "-m", "fusion_tf.cli"]
+
+
+def _run_rss(cmd: list[str]) -> tuple[float, float | None]:
+    """Wall seconds and peak RSS in GiB of one command; RSS through GNU time (None without it)."""
+    if not Path("/usr/bin/time").exists():
+        return _run(cmd), None
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as fh:
+        seconds = _run(["/usr/bin/time", "-f", "%M", "-o", fh.name, *cmd])
+        return seconds, int(fh.read().split()[-1]) / 2**20  # KiB → GiB
 
 
 def _read(path: Path) -> np.ndarray:
@@ -105,6 +123,93 @@ def bench_lytro(work: Path, models: list[str]) -> dict:
         r.update({k: float(np.mean(v)) for k, v in scores.items()})
         r.pop("dir"), r.pop("ext")
     return results
+
+
+# ------------------------------------------------------------------------------------------ speed
+def _scores(pairs: list[tuple[Path, Path]], fused: list[Path]) -> float:
+    from fusion_tf import metrics as M
+
+    return float(np.mean([M.compute(["qabf"], _read(a), _read(b), _read(f))["qabf"] for (a, b), f in zip(pairs, fused)]))
+
+
+def bench_speed(work: Path, frames: int = 65) -> dict:
+    """Issue 18's table: every row's enfuse figure and ours from this one run."""
+    pairs_dir = SHARED / "data" / "lytro" / "pairs"
+    names = sorted({p.name[:-len("-A.jpg")] for p in pairs_dir.glob("*-A.jpg")})
+    src = work / "lytro20"
+    src.mkdir()
+    pairs = []
+    for name in names:
+        for s in "AB":
+            shutil.copy(pairs_dir / f"{name}-{s}.jpg", src / f"{name}-{s}.jpg")
+        pairs.append((src / f"{name}-A.jpg", src / f"{name}-B.jpg"))
+    rows: dict = {}
+    out = work / "enfuse20"
+    out.mkdir()
+    per_pair = [_run(["enfuse", *ENFUSE_FOCUS, "-o", str(out / f"{n}.tif"), str(a), str(b)])
+                for n, (a, b) in zip(names, pairs)]
+    rows["lytro20 enfuse"] = {"whole_s": sum(per_pair), "per_pair_s": float(np.median(per_pair)),
+                              "qabf": _scores(pairs, [out / f"{n}.tif" for n in names])}
+    cache = work / "cache"  # a fresh ONNX cache: the conversion is timed once, on its own row
+    env = {**os.environ, "FUSION_TF_CACHE": str(cache)}
+    for label, args in (("mffgan", ["--model", "mffgan"]),
+                        ("mffgan onnxruntime (cached)", ["--model", "mffgan", "--backend", "onnxruntime"]),
+                        ("gacn", ["--model", "gacn"])):
+        if "onnxruntime" in label:
+            t0 = time.perf_counter()
+            subprocess.run([*FUSION_TF, "fuse", *args, *map(str, pairs[0]), "-o", str(work / "convert.png")],
+                           env=env, check=True, capture_output=True)
+            rows["onnx conversion (once per weights)"] = {"whole_s": time.perf_counter() - t0}
+        out = work / f"out_{len(rows)}"
+        t0 = time.perf_counter()
+        subprocess.run([*FUSION_TF, "fuse", *args, "--batch", str(src), "-o", str(out)], env=env, check=True,
+                       capture_output=True)
+        whole = time.perf_counter() - t0
+        with open(out / "batch.csv", newline="") as fh:
+            seconds = [float(r["seconds"]) for r in csv.DictReader(fh)]
+        rows[f"lytro20 {label}"] = {"whole_s": whole, "per_pair_s": float(np.median(seconds[1:])),
+                                    "first_pair_s": seconds[0], "qabf": _scores(pairs, [out / f"{n}.png" for n in names])}
+    # start-up: one pair, one process, median of 3 (the ONNX cache is warm from above)
+    a, b = pairs[0]
+    single = {"enfuse": ["enfuse", *ENFUSE_FOCUS, "-o", str(work / "one.tif"), str(a), str(b)],
+              "mffgan onnxruntime (cached)": [*FUSION_TF, "fuse", "--model", "mffgan", "--backend", "onnxruntime",
+                                              str(a), str(b), "-o", str(work / "one_onnx.png")],
+              "mffgan": [*FUSION_TF, "fuse", "--model", "mffgan", str(a), str(b), "-o", str(work / "one_tf.png")]}
+    times: dict = {k: [] for k in single}
+    for _ in range(3):  # interleaved, so load changes hit every tool alike
+        for k, cmd in single.items():
+            t0 = time.perf_counter()
+            subprocess.run(cmd, env=env, check=True, capture_output=True)
+            times[k].append(time.perf_counter() - t0)
+    for k, v in times.items():
+        rows[f"one pair, one process: {k}"] = {"whole_s": float(np.median(v))}
+    # the microscope stack
+    stack = sorted((SHARED / "data" / "stack_v4").glob("V*.jpg"))[:frames]
+    seconds, rss = _run_rss(["enfuse", *ENFUSE_FOCUS, "-o", str(work / "stack.tif"), *map(str, stack)])
+    rows[f"stack {len(stack)}×1600×1200 enfuse"] = {"whole_s": seconds, "peak_rss_gib": rss}
+    seconds, rss = _run_rss([*FUSION_TF, "fuse", "--model", "gacn", *map(str, stack), "-o", str(work / "stack.png")])
+    rows[f"stack {len(stack)}×1600×1200 gacn calibration"] = {"whole_s": seconds, "peak_rss_gib": rss}
+    return rows
+
+
+def speed_table(rows: dict) -> str:
+    """Markdown: each row with its ratio to the enfuse row of the same workload."""
+    def base(label):
+        if label.startswith("lytro20") or label.startswith("onnx"):
+            return rows["lytro20 enfuse"]
+        if label.startswith("one pair"):
+            return rows["one pair, one process: enfuse"]
+        return next(v for k, v in rows.items() if k.startswith("stack") and k.endswith("enfuse"))
+
+    lines = ["| work | whole command s | × enfuse | steady s/pair | × enfuse | peak RSS GiB | qabf |",
+             "|---|---|---|---|---|---|---|"]
+    for label, r in rows.items():
+        b = base(label)
+        ratio = lambda key: f"{r[key] / b[key]:.1f}×" if key in r and key in b else ""  # noqa: E731
+        fmt = lambda key, spec: format(r[key], spec) if r.get(key) is not None else ""  # noqa: E731
+        lines.append(f"| {label} | {fmt('whole_s', '.2f')} | {ratio('whole_s')} | {fmt('per_pair_s', '.3f')} | "
+                     f"{ratio('per_pair_s')} | {fmt('peak_rss_gib', '.2f')} | {fmt('qabf', '.3f')} |")
+    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------------------ synthetic
@@ -247,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="lytro,synthetic,pcb")
     parser.add_argument("--models", default="mffgan,gacn")
     parser.add_argument("--out", default=str(ROOT / "results" / "bench_peers"))
+    parser.add_argument("--frames", type=int, default=65, help="speed: frames of the microscope stack")
     args = parser.parse_args(argv)
     missing = [tool for tool in ("enfuse", "align_image_stack") if shutil.which(tool) is None]
     if missing:
@@ -267,6 +373,9 @@ def main(argv: list[str] | None = None) -> int:
                 report["lytro"] = bench_lytro(work, models)
             elif part == "synthetic":
                 report["synthetic"] = bench_synthetic(work, models)
+            elif part == "speed":
+                report["speed"] = bench_speed(work, args.frames)
+                print(speed_table(report["speed"]))
             elif part == "pcb":
                 report["pcb"] = bench_pcb(work, out, models[-1])
             print(f"[{part}: {time.perf_counter() - t0:.0f} s]", file=sys.stderr)
