@@ -23,6 +23,7 @@ from fusion_tf.core.imageio import read_image
 from fusion_tf.errors import FusionError
 from fusion_tf.inference import tiling
 from fusion_tf.inference.gacn import grey_input, to_unit
+from fusion_tf.models.gacn import spatial_frequency
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "datasets" / "samples"
@@ -218,14 +219,131 @@ def test_gacn_tiled_equals_whole(gacn_fusers, gacn_pair):
     assert diff.max() <= 1 and np.mean(diff > 0) <= 5e-3
 
 
-def test_gacn_tiled_calibration(gacn_fusers, shared):
+@pytest.mark.parametrize("cache", ["cached", "recomputed"])
+def test_gacn_tiled_calibration(gacn_fusers, shared, cache, monkeypatch):
     """Decision calibration (hard per-pixel selection; reference scales computed once) over three
-    stack frames.  (Serial fusion is the pair path above, applied frame after frame.)"""
+    stack frames, with the feature cache (the reference's SF kept, each frame's features cached) and
+    without it (cache budget 0: everything recomputed per tile).  (Serial fusion is the pair path
+    above, applied frame after frame.)"""
     whole, tiled = gacn_fusers
+    if cache == "recomputed":
+        monkeypatch.setattr(tiled._tiled, "cache_bytes", 0)
     frames = [_crop(shared / "data/stack_v4" / f"V00{i}.jpg", 500, 700) for i in (1, 2, 3)]
     rw, rt = whole.fuse_stream(iter(frames), "calibration"), tiled.fuse_stream(iter(frames), "calibration")
     assert np.abs(rt.raw - rw.raw).max() <= 1e-3
     assert np.mean(np.any(rt.fused != rw.fused, axis=-1)) <= 5e-3
+    assert tiled._tiled.cached_bytes == 0  # every cache went with its stream
+
+
+# ----------------------------------------------------------------------------------------------
+# GACN: nested stage windows and the feature cache
+# ----------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def gacn_greys(gacn_pair):
+    return [grey_input(to_unit(im))[0, ..., 0] for im in gacn_pair]
+
+
+def _ring(size: int) -> np.ndarray:
+    yy, xx = np.mgrid[:size, :size]
+    return np.maximum(np.abs(yy - size // 2), np.abs(xx - size // 2))
+
+
+def test_gacn_stage_halos_add_up(gacn_fusers, gacn_greys):
+    """The three nested windows (features on core + 35, SF on core + 31, decision path on core + 25)
+    rest on the stage radii: a flipped grey pixel moves the features exactly FEATURE_HALO = 4 pixels
+    away, a bumped feature pixel moves SF exactly SF_HALO = 6 away (both ≥ 50× the noise bound at
+    that ring, nothing beyond), and a bumped SF pixel moves ``output_bgf`` no farther than
+    DECISION_HALO = 25 (measured 19; its saturated sigmoids hide the outer rings, as for HALO)."""
+    tiled = gacn_fusers[1]._tiled
+    assert (tiled.FEATURE_HALO, tiled.SF_HALO, tiled.DECISION_HALO) == (4, 6, 25)
+    assert tiled.FEATURE_HALO + tiled.SF_HALO + tiled.DECISION_HALO == tiled.HALO
+    g1, g2 = (g[3:94, 20:111][None, :, :, None] for g in gacn_greys)  # 91×91, centre (45, 45)
+    ring = _ring(91)
+    s1, s2 = tiled.feature_scales(g1[0, ..., 0]), tiled.feature_scales(g2[0, ..., 0])
+    bumped = g1.copy()
+    bumped[0, 45, 45, 0] = 1.0 - bumped[0, 45, 45, 0]
+    feats = np.asarray(tiled._features[4](g1, *s1))
+    delta = np.abs(np.asarray(tiled._features[4](bumped, *s1)) - feats)[0].max(axis=-1)
+    assert _reach(delta > REACHED, (45, 45)) == tiled.FEATURE_HALO
+    assert delta[ring == tiled.FEATURE_HALO].max() >= 50 * REACHED
+
+    x = np.random.default_rng(8).normal(size=(1, 91, 91, 64)).astype(np.float32)
+    xb = x.copy()
+    xb[0, 45, 45, :] += 1.0
+    delta = np.abs(np.asarray(spatial_frequency(xb)) - np.asarray(spatial_frequency(x)))[0].max(axis=-1)
+    assert _reach(delta > REACHED, (45, 45)) == tiled.SF_HALO
+    assert delta[ring == tiled.SF_HALO].max() >= 50 * REACHED
+
+    sf1, sf2 = spatial_frequency(feats), spatial_frequency(tiled._features[4](g2, *s2))
+    base = np.asarray(tiled._decide(sf1, sf2, g1, g2)[1])[0, ..., 0]
+    sf_bumped = np.array(sf1)
+    sf_bumped[0, 45, 45, :] += 1.0
+    delta = np.abs(np.asarray(tiled._decide(tf.constant(sf_bumped), sf2, g1, g2)[1])[0, ..., 0] - base)
+    assert 15 <= _reach(delta > 1e-6, (45, 45)) <= tiled.DECISION_HALO
+
+
+def test_gacn_cached_passes_equal_recomputed(gacn_fusers, gacn_greys):
+    """With the cache, the pre-pass runs conv i alone on the cached maps (bands, halo 1) and the real
+    pass cuts its windows from the cache; a reference's scales handed back to ``maps`` make it keep
+    its SF instead.  Same scales in: the maps equal the recomputed ones to float round-off, and the
+    cached pre-pass finds the same scales.  (An SF band overlap one pixel short moved the map by 1.0.)"""
+    model = gacn_fusers[0].model
+    cached, plain = tiling.TiledGACN(model, TILE), tiling.TiledGACN(model, TILE, cache_bytes=0)
+    g1, g2 = gacn_greys
+    s1, s2 = cached.feature_scales(g1), cached.feature_scales(g2)
+    r1, r2 = plain.feature_scales(g1), plain.feature_scales(g2)
+    assert s1.cache is not None and s2.cache is not None and r1.cache is None and r2.cache is None
+    assert max(float(np.abs(np.asarray(a) - np.asarray(b)).max()) for a, b in zip(s1 + s2, r1 + r2)) <= 1e-6
+    want = plain.maps(g1, g2, list(s1), list(s2))
+    from_features = cached.maps(g1, g2, list(s1), None)  # g2's cache made (and dropped) inside
+    assert s1.cache.sf is None  # a plain list brings no cache
+    from_sf = cached.maps(g1, g2, s1, s2)  # both handed back: both keep their SF
+    assert s1.cache.sf is not None and s2.cache.sf is not None and not s1.cache.blocks
+    again = cached.maps(g1, g2, s1, s2)  # from the stored SF
+    for got in (from_features, from_sf, again):
+        assert max(float(np.abs(a - b).max()) for a, b in zip(got, want)) <= RAW_NOISE
+
+
+def test_gacn_feature_cache_budget_and_ownership(gacn_fusers, gacn_greys):
+    """The budget bounds what is cached (here: one image's 256 B/pixel); what does not fit is
+    recomputed, and a cache only serves the image it was made from.  Released caches give their
+    budget back."""
+    import gc
+
+    model = gacn_fusers[0].model
+    g1, g2 = gacn_greys
+    plain = tiling.TiledGACN(model, TILE, cache_bytes=0)
+    one = g1.size * 64 * 4
+    tiled = tiling.TiledGACN(model, TILE, cache_bytes=one)
+    s1 = tiled.feature_scales(g1)
+    assert s1.cache is not None and tiled.cached_bytes == one
+    assert tiled.feature_scales(g2).cache is None  # no room left
+    got = tiled.maps(g1, g2, s1)  # g1 from its cache (no room to turn it into SF), g2 recomputed
+    assert s1.cache.sf is None and len(s1.cache.blocks) == 4
+    want = plain.maps(g1, g2, list(s1))
+    assert max(float(np.abs(a - b).max()) for a, b in zip(got, want)) <= RAW_NOISE
+    # g1's scales handed in for g2: the cache is g1's and must not serve g2
+    swapped, want_swapped = tiled.maps(g2, g1, s1), plain.maps(g2, g1, list(s1))
+    assert max(float(np.abs(a - b).max()) for a, b in zip(swapped, want_swapped)) <= RAW_NOISE
+    del s1
+    gc.collect()
+    assert tiled.cached_bytes == 0
+    assert tiling.TiledGACN(model, TILE, cache_bytes=0).feature_scales(g1).cache is None
+
+
+def test_gacn_bands_cover_rows_once(gacn_fusers):
+    """The cached passes' full-width bands: one N×N core's pixels each (at least one row), halo rows
+    clipped to the image, every row in exactly one core."""
+    tiled = gacn_fusers[1]._tiled
+    for height, width in ((H, W), (7, 5000), (40, 16)):
+        bands = tiled.bands((height, width), 1)
+        rows = np.zeros(height, int)
+        for t in bands:
+            rows[t.y0 : t.y1] += 1
+            assert (t.x0, t.x1, t.wx0, t.wx1) == (0, width, 0, width)
+            assert t.wy0 == max(0, t.y0 - 1) and t.wy1 == min(height, t.y1 + 1)
+            assert (t.y1 - t.y0) * width <= max(TILE * TILE, width)
+        assert (rows == 1).all()
 
 
 def test_mfifgan_tiled_equals_whole(rng):
@@ -296,7 +414,7 @@ def test_gacn_halo_bounds_the_receptive_field(gacn_fusers, shared):
 
     def bgf(x):
         f1, f2 = tiled._features[4](x, *s1), tiled._features[4](g2, *s2)
-        return np.asarray(tiled._decide(f1, f2, x, g2)[1])[0, ..., 0]
+        return np.asarray(tiled._decide(spatial_frequency(f1), spatial_frequency(f2), x, g2)[1])[0, ..., 0]
 
     bumped = g1.copy()
     bumped[0, 45, 45, 0] = 1.0 - bumped[0, 45, 45, 0]
