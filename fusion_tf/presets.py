@@ -37,7 +37,6 @@ No TensorFlow here: resolving a name stays cheap.  ``python -m fusion_tf.presets
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
 import re
@@ -47,7 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fusion_tf.errors import FusionError, WeightsError
-from fusion_tf.paths import REPO_ROOT
+from fusion_tf.paths import REPO_ROOT, file_sha256
 
 SIDECAR = "preset.json"
 REPORT_JSON = REPO_ROOT / "docs" / "results" / "report.json"
@@ -295,14 +294,6 @@ def check_import_name(model: str, name: str) -> Preset | None:
     return known
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def import_weights(model: str, path: str | os.PathLike, name: str, force: bool = False) -> dict:
     """Convert foreign weights (an original's release) of ``model`` into preset ``name``; its sidecar.
 
@@ -335,7 +326,7 @@ def import_weights(model: str, path: str | os.PathLike, name: str, force: bool =
         network.save_weights(str(weights))
         meta = {
             "name": name, "model": model, "format": "keras .weights.h5",
-            "weights_file": weights.name, "weights_sha256": _file_sha256(weights),
+            "weights_file": weights.name, "weights_sha256": file_sha256(weights),
             "weights_bytes": weights.stat().st_size,
             "source": str(Path(path).resolve()), "source_format": kind,
             "source_sha256": weights_digest(path),

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fusion_tf.paths import file_sha256
 from fusion_tf.errors import FusionError
 
 #: ONNX opset the conversion targets (onnxruntime ≥ 1.14 runs it)
@@ -111,15 +112,6 @@ class OnnxNetwork:
         feed = {n: np.ascontiguousarray(np.asarray(x, np.float32)) for n, x in zip(self.input_names, inputs)}
         outputs = self.session.run(None, feed)
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
-
-
-def file_sha256(path: Path) -> str:
-    """Digest of a weights file's bytes (the shipped luma generators: 0.2–0.7 MB, about a millisecond)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class Index:
