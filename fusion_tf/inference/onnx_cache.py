@@ -36,8 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fusion_tf.paths import file_sha256
 from fusion_tf.errors import FusionError
+from fusion_tf.paths import file_sha256
 
 #: ONNX opset the conversion targets (onnxruntime ≥ 1.14 runs it)
 OPSET = 17
