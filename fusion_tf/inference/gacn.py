@@ -27,7 +27,7 @@ from fusion_tf.core.color import rgb_to_grey_skimage
 from fusion_tf.errors import InputImageError
 from fusion_tf.inference import backends, tiling
 from fusion_tf.inference.base import FusionResult, checked_frames
-from fusion_tf.models.gacn import GACN, bimap, build_gacn, spatial_frequency
+from fusion_tf.models.gacn import GACN, build_gacn, spatial_frequency
 
 MULTI_STRATEGIES = ("serial", "calibration")
 #: smallest image side: the guided filter needs more than 2r + 1 = 7 pixels
@@ -82,7 +82,6 @@ class GACNFuser:
         self.model = model
         m = self.model
         self._pair = tf.function(self._pair_graph, input_signature=[_GREY, _GREY])
-        self._sf = tf.function(lambda g: m.spatial_frequency_of(g, training=False), input_signature=[_GREY])
         # calibration: the reference's SF is kept as its four 16-channel blocks, and each further
         # image's SF goes block by block straight into the bimap against it, inside one graph, so no
         # 64-channel SF of it is ever made (lower peak memory; same values)
