@@ -35,24 +35,38 @@ import numpy as np
 MEASURE_HALO = 2
 
 
-def screening_measure(plane: np.ndarray) -> np.ndarray:
-    """MFF-GAN's screening-map focus measure ``RB(x)`` of one H×W float plane (float32 H×W)."""
+def screening_graph(x):
+    """MFF-GAN's screening-map focus measure ``RB(x)`` on (N, H, W, 1) tensors (what the ONNX backend converts)."""
+    from fusion_tf.core import ops
+
+    return ops.repeated_blur_residual(x)
+
+
+def laplacian_graph(x):
+    """``|∇x|``, the magnitude of the 4-neighbour Laplacian with zero padding, on (N, H, W, 1) tensors."""
     import tensorflow as tf
 
     from fusion_tf.core import ops
 
+    return tf.abs(ops.laplacian(x))
+
+
+def _on_plane(graph: Callable, plane: np.ndarray) -> np.ndarray:
+    """``graph`` applied to one H×W float plane, eagerly in TF (float32 H×W)."""
+    import tensorflow as tf
+
     x = tf.convert_to_tensor(np.asarray(plane, np.float32)[None, :, :, None])
-    return ops.repeated_blur_residual(x).numpy()[0, :, :, 0]
+    return np.asarray(graph(x))[0, :, :, 0]
+
+
+def screening_measure(plane: np.ndarray) -> np.ndarray:
+    """MFF-GAN's screening-map focus measure ``RB(x)`` of one H×W float plane (float32 H×W)."""
+    return _on_plane(screening_graph, plane)
 
 
 def laplacian_measure(plane: np.ndarray) -> np.ndarray:
-    """``|∇x|``, the magnitude of the 4-neighbour Laplacian with zero padding (float32 H×W)."""
-    import tensorflow as tf
-
-    from fusion_tf.core import ops
-
-    x = tf.convert_to_tensor(np.asarray(plane, np.float32)[None, :, :, None])
-    return tf.abs(ops.laplacian(x)).numpy()[0, :, :, 0]
+    """``|∇x|`` of one H×W float plane (float32 H×W)."""
+    return _on_plane(laplacian_graph, plane)
 
 
 class FocusArgmax:

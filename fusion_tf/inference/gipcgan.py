@@ -63,15 +63,7 @@ class GIPCGANFuser(LumaFuser):
     name = "gipcgan"
     #: depth maps: no screening map in GIPC-GAN's (supervised) loss; its gradient notion, |Laplacian|
     focus_measure = staticmethod(focus.laplacian_measure)
-
-    @staticmethod
-    def focus_graph(x):
-        """|Laplacian| on (N, H, W, 1) tensors (:attr:`focus_measure` for the ONNX backend)."""
-        import tensorflow as tf
-
-        from fusion_tf.core import ops
-
-        return tf.abs(ops.laplacian(x))
+    focus_graph = staticmethod(focus.laplacian_graph)
 
     @classmethod
     def onnx_cache_context(cls, source) -> dict:

@@ -47,6 +47,8 @@ class LumaFuser:
     name = "luma"
     #: the per-frame focus measure behind ``FusionResult.depth`` (:mod:`fusion_tf.core.focus`)
     focus_measure = staticmethod(focus.screening_measure)
+    #: the same measure as a graph on (N, H, W, 1) tensors, for the ONNX backend to convert
+    focus_graph = staticmethod(focus.screening_graph)
 
     def __init__(self, generator, jit_compile: bool = False, backend: str | None = None, tile: int | None = None):
         # tile: cores of N×N pixels run with a halo of the generator's receptive field (both models
@@ -77,13 +79,6 @@ class LumaFuser:
             measure = backends.network(self.focus_graph, [spec], name=f"{self.name}-focus", variables=(),
                                        backend=backend)
         return LumaNetwork(run, _tiling().generator_halo(generator), measure)
-
-    @staticmethod
-    def focus_graph(x):
-        """:attr:`focus_measure` as a graph on (N, H, W, 1) tensors, for the ONNX backend to convert."""
-        from fusion_tf.core import ops
-
-        return ops.repeated_blur_residual(x)
 
     # -- the ONNX cache index (fusion_tf.inference.onnx_cache; used by fusion_tf.registry) ----
     @classmethod
