@@ -116,8 +116,9 @@ def default_network(fn: Callable, input_signature: Sequence[tf.TensorSpec], name
 
 
 def stitch(run: Callable, arrays: Sequence[np.ndarray], tiles: Sequence[Tile],
-           out_size: tuple[int, int] | None = None):
-    """Run ``run(*windows)`` on every tile and assemble the cores of its output(s).
+           out_size: tuple[int, int] | None = None, pass_tile: bool = False):
+    """Run ``run(*windows)`` (``run(*windows, tile)`` with ``pass_tile``) on every tile and assemble
+    the cores of its output(s).
 
     ``arrays`` are H×W(×C) inputs cut the same way; ``run`` returns one array or a tuple of arrays
     of shape h×w(×C), aligned with the window's top-left corner.  ``out_size`` (default H×W) lets an
@@ -128,7 +129,7 @@ def stitch(run: Callable, arrays: Sequence[np.ndarray], tiles: Sequence[Tile],
     out_h, out_w = out_size or (height, width)
     outputs, single = None, False
     for t in tiles:
-        result = run(*(t.window(a) for a in arrays))
+        result = run(*(t.window(a) for a in arrays), *((t,) if pass_tile else ()))
         single = not isinstance(result, tuple)
         parts = (result,) if single else result
         if outputs is None:
@@ -225,11 +226,6 @@ def excitation(se, mean) -> tf.Tensor:
 def _grown(t: Tile, radius: int, height: int, width: int) -> tuple[int, int, int, int]:
     """``t``'s window grown by ``radius`` on every side, clipped to the image: (y0, y1, x0, x1)."""
     return max(0, t.wy0 - radius), min(height, t.wy1 + radius), max(0, t.wx0 - radius), min(width, t.wx1 + radius)
-
-
-def _core(part: np.ndarray, t: Tile) -> np.ndarray:
-    """The core of a window-aligned output."""
-    return part[t.y0 - t.wy0 : t.y1 - t.wy0, t.x0 - t.wx0 : t.x1 - t.wx0]
 
 
 class FeatureCache:
@@ -468,14 +464,13 @@ class TiledGACN:
                 if cache is not None:
                     self._to_sf(cache)
             sources.append((grey, list(scales), cache))
-        height, width = g1.shape
-        origin, bgf = np.empty((height, width), np.float32), np.empty((height, width), np.float32)
-        for t in self.grid(g1.shape, self.DECISION_HALO):
+
+        def run(w1, w2, t):
             sf1, sf2 = (self._sf_window(grey, scales, cache, t) for grey, scales, cache in sources)
-            o, b = self._decide(sf1, sf2, t.window(g1)[None, :, :, None], t.window(g2)[None, :, :, None])
-            origin[t.y0 : t.y1, t.x0 : t.x1] = _core(np.asarray(o)[0, ..., 0], t)
-            bgf[t.y0 : t.y1, t.x0 : t.x1] = _core(np.asarray(b)[0, ..., 0], t)
-        return origin, bgf
+            o, b = self._decide(sf1, sf2, w1[None, :, :, None], w2[None, :, :, None])
+            return np.asarray(o)[0, ..., 0], np.asarray(b)[0, ..., 0]
+
+        return stitch(run, [g1, g2], self.grid(g1.shape, self.DECISION_HALO), pass_tile=True)
 
 
 # ----------------------------------------------------------------------------------------------
