@@ -42,7 +42,7 @@ def _frame(item) -> np.ndarray:
 def fuse(images: Sequence, model: str = DEFAULT_MODEL, weights: str | os.PathLike | None = None, *,
          fuser=None, progress: bool | None = False, align: str = "none", align_reference="middle",
          align_crop: bool = True, align_photometric: bool = False, transforms: str | os.PathLike | None = None,
-         output_depth: int | None = None, **options):
+         output_depth: int | None = None, depth: bool = True, **options):
     """Fuse one group of ≥ 2 same-size images, in order (first = near focus) → ``FusionResult``.
 
     ``images``: file paths (read lazily, one frame in memory at a time for stacks) or uint8 or uint16
@@ -57,6 +57,8 @@ def fuse(images: Sequence, model: str = DEFAULT_MODEL, weights: str | os.PathLik
     (``"first"``, ``"middle"`` or an index) and fuse the area every frame covers (``align_crop=False``:
     full size, borders replicated); off by default, so benchmark pairs stay untouched.  ``transforms``:
     reuse a saved alignment (:func:`register` → ``Registration.to_json``) instead of estimating one.
+    ``depth``: compute ``result.depth`` (:func:`write_depth`); ``False`` leaves it None and spares
+    MFF-GAN and GIPC-GAN a focus measure of every frame (``fuse`` asks only with ``--save-depth``).
     """
     from fusion_tf.errors import InputImageError
 
@@ -79,7 +81,7 @@ def fuse(images: Sequence, model: str = DEFAULT_MODEL, weights: str | os.PathLik
         pair = [_frame(x) for x in images]
         check_same_size(pair, names)
         with _elapsed(f"fusing with {fuser.name}", progress):  # one long call (MFIF-GAN: ~13 s a 520² pair)
-            return _finish(fuser.fuse(match_colour(pair)), first, output_depth)
+            return _finish(fuser.fuse(match_colour(pair), depth=depth), first, output_depth)
     frames: Iterable[np.ndarray] = (_frame(x) for x in images)
     if progress is not False:
         import sys
@@ -88,7 +90,8 @@ def fuse(images: Sequence, model: str = DEFAULT_MODEL, weights: str | os.PathLik
 
         frames = tqdm(frames, total=len(images), desc=f"fusing with {fuser.name}", unit="frame", file=sys.stderr,
                       disable=None if progress is None else not progress, leave=False)
-    return _finish(fuser.fuse_stream(frames, getattr(fuser, "multi", None) or "calibration"), first, output_depth)
+    strategy = getattr(fuser, "multi", None) or "calibration"
+    return _finish(fuser.fuse_stream(frames, strategy, depth=depth), first, output_depth)
 
 
 def _finish(result, first, output_depth: int | None):

@@ -86,7 +86,7 @@ def fuse_batch(fuser, groups: dict[str, list[Path]], out_dir: str | Path, suffix
             continue
         t0 = time.perf_counter()
         try:
-            result = api.fuse(frames, fuser=fuser, **fuse_options)
+            result = api.fuse(frames, fuser=fuser, depth=depth_dir is not None, **fuse_options)
             write_image(target, result.fused, metadata=result.metadata)  # depth: fuse_options["output_depth"]
             if depth_dir is not None:
                 api.write_depth(result, Path(depth_dir) / f"{name}.png")

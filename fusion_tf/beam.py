@@ -112,7 +112,7 @@ class FuserModelHandler(_ModelHandler):
         for frames in batch:
             t0 = time.perf_counter()
             try:
-                result = api.fuse(frames, fuser=model, **self._fuse_options)
+                result = api.fuse(frames, fuser=model, depth=False, **self._fuse_options)  # no depth maps on Beam
                 fused, message, metadata = result.fused, "", result.metadata
             except FusionError as exc:
                 fused, message, metadata = None, str(exc), None

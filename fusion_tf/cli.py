@@ -117,7 +117,8 @@ def _cmd_fuse(args) -> int:
         sources = args.images
     fuser = api.load_fuser(args.model, args.weights, **options)
     t0 = time.perf_counter()
-    result = api.fuse(sources, fuser=fuser, progress=None, output_depth=args.output_depth, **_alignment_options(args))
+    result = api.fuse(sources, fuser=fuser, progress=None, output_depth=args.output_depth,
+                      depth=bool(args.save_depth), **_alignment_options(args))
     seconds = time.perf_counter() - t0
     _write_result(args, result)
     print(f"fused {len(args.images)} images with {args.model} in {seconds:.2f} s → {args.output}")

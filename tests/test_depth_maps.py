@@ -204,3 +204,51 @@ def test_cli_save_depth_and_preview(tmp_path, stack, capsys):
     assert main(["fuse", "--model", "gacn", *paths, "-o", str(tmp_path / "o3.png"), "--depth-preview",
                  str(tmp_path / "p3.png")]) == 2  # a preview needs the depth map itself
     assert not (tmp_path / "o2.png").exists() and not (tmp_path / "o3.png").exists()
+
+
+# -- the depth map costs nothing unless it is asked for ---------------------------------------------
+@pytest.mark.parametrize("model", ["mffgan", "mfifgan", "gacn"])
+def test_depth_false_skips_the_map_and_keeps_the_bytes(fusers, stack, model, monkeypatch):
+    """``depth=False`` (what ``fuse`` passes without ``--save-depth``): no depth map, the same fused
+    bytes, and the luma models run no focus measure at all (it was ~5 ms a 520² frame)."""
+    fuser = fusers(model)
+    frames = stack[0][:3]
+    calls = []
+    if hasattr(fuser, "focus_score"):
+        real = fuser.focus_score
+        monkeypatch.setattr(fuser, "focus_score", lambda frame: calls.append(1) or real(frame))
+    full = fusion_tf.fuse(frames, fuser=fuser)
+    measured = len(calls)
+    lean = fusion_tf.fuse(frames, fuser=fuser, depth=False)
+    assert full.depth is not None and lean.depth is None
+    assert lean.frames == full.frames == 3
+    assert np.array_equal(lean.fused, full.fused)
+    assert len(calls) == measured  # none for the lean run
+    if model == "mffgan":
+        assert measured == 3
+        pair = fusion_tf.fuse(frames[:2], fuser=fuser, depth=False)  # a pair takes api.fuse's other branch
+        assert pair.depth is None and len(calls) == measured
+
+
+def test_cli_and_batch_measure_focus_only_for_save_depth(tmp_path, stack, monkeypatch):
+    from fusion_tf.cli import main
+    from fusion_tf.inference.luma import LumaFuser
+
+    calls = []
+    real = LumaFuser.focus_score
+    monkeypatch.setattr(LumaFuser, "focus_score", lambda self, frame: calls.append(1) or real(self, frame))
+    group = tmp_path / "in" / "g1"
+    group.mkdir(parents=True)
+    paths = []
+    for k, frame in enumerate(stack[0][:3]):
+        paths.append(str(group / f"f{k}.png"))
+        Image.fromarray(frame).save(paths[-1])
+    assert main(["fuse", "--model", "mffgan", *paths, "-o", str(tmp_path / "a.png")]) == 0
+    assert calls == []
+    assert main(["fuse", "--model", "mffgan", "--batch", str(tmp_path / "in"), "-o", str(tmp_path / "out")]) == 0
+    assert calls == [] and (tmp_path / "out" / "g1.png").is_file()
+    assert main(["fuse", "--model", "mffgan", *paths, "-o", str(tmp_path / "b.png"),
+                 "--save-depth", str(tmp_path / "d.png")]) == 0
+    assert len(calls) == 3 and (tmp_path / "d.png").is_file()
+    with Image.open(tmp_path / "a.png") as a, Image.open(tmp_path / "b.png") as b:
+        assert np.array_equal(np.asarray(a), np.asarray(b))  # asking for depth changes no output byte

@@ -89,10 +89,15 @@ class FocusArgmax:
             self.index[better] = self.count
         self.count += 1
 
-    def track(self, frames: Iterable[np.ndarray], measure: Callable[[np.ndarray], np.ndarray]) -> Iterator[np.ndarray]:
-        """Pass ``frames`` through unchanged, adding ``measure(frame)`` for each as it goes by."""
+    def track(self, frames: Iterable[np.ndarray],
+              measure: Callable[[np.ndarray], np.ndarray] | None) -> Iterator[np.ndarray]:
+        """Pass ``frames`` through unchanged, adding ``measure(frame)`` for each as it goes by
+        (``measure`` None: only count them, for a caller that wants no depth map)."""
         for frame in frames:
-            self.add(measure(frame))
+            if measure is None:
+                self.count += 1
+            else:
+                self.add(measure(frame))
             yield frame
 
 

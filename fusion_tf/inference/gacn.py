@@ -137,13 +137,15 @@ class GACNFuser:
         origin, bgf = self._pair(g1, g2)
         return np.asarray(origin)[0, ..., 0], np.asarray(bgf)[0, ..., 0]
 
-    def fuse(self, images: Sequence[np.ndarray], multi: str | None = None, **options) -> FusionResult:
+    def fuse(self, images: Sequence[np.ndarray], multi: str | None = None, *, depth: bool = True,
+             **options) -> FusionResult:
         """Fuse ≥ 2 same-size uint8 images (in the given order; image 0 is the calibration reference).
 
         ``multi`` (default: the one given to the constructor): ``None`` (two images → the pair fusion,
         more → ``"calibration"``), ``"serial"`` or ``"calibration"`` (also for two images: the hard
         selection, which differs from the pair fusion).  ``raw`` / ``decision_map`` of the result: the
-        rectified map of the last pair (for calibration: reference vs the last image).
+        rectified map of the last pair (for calibration: reference vs the last image).  ``depth=False``:
+        ``result.depth`` is None (GACN's index map costs next to nothing; the flag is for a uniform API).
         """
         if options:
             raise TypeError(f"unknown GACN fuse options: {sorted(options)}")
@@ -151,9 +153,10 @@ class GACNFuser:
         if len(images) < 2:
             raise InputImageError(f"GACN needs at least 2 images, got {len(images)}")
         strategy = multi or self.multi or ("serial" if len(images) == 2 else "calibration")
-        return self.fuse_stream(images, strategy)
+        return self.fuse_stream(images, strategy, depth=depth)
 
-    def fuse_stream(self, images: Iterable[np.ndarray], strategy: str = "calibration") -> FusionResult:
+    def fuse_stream(self, images: Iterable[np.ndarray], strategy: str = "calibration", *,
+                    depth: bool = True) -> FusionResult:
         """Fuse an iterable of images read lazily (e.g. a generator over a 65-frame stack).
 
         Only the running result, the reference's SF (calibration) and the current frame are held, so
@@ -168,6 +171,8 @@ class GACNFuser:
         result = self._serial(first, frames) if strategy == "serial" else self._calibration(first, frames)
         if result is None:
             raise InputImageError("GACN needs at least 2 images, got 1")
+        if not depth:
+            result.depth = None
         return result
 
     def _serial(self, first: np.ndarray, rest: Iterator[np.ndarray]) -> FusionResult | None:

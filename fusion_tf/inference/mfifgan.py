@@ -150,21 +150,25 @@ class MFIFGANFuser:
         d = self.decision(raw, a.shape[0], a.shape[1])
         return self._select(a, b, d), raw, d
 
-    def fuse(self, images: Sequence[np.ndarray], **options) -> FusionResult:
+    def fuse(self, images: Sequence[np.ndarray], *, depth: bool = True, **options) -> FusionResult:
         """Pairs as in the paper; more than two sources are fused serially (result with the next)."""
-        return self.fuse_stream(images)
+        return self.fuse_stream(images, depth=depth)
 
-    def fuse_stream(self, images: Iterable[np.ndarray], strategy: str | None = None) -> FusionResult:
+    def fuse_stream(self, images: Iterable[np.ndarray], strategy: str | None = None, *,
+                    depth: bool = True) -> FusionResult:
         """:meth:`fuse` over frames read lazily (one source in memory at a time).
 
-        ``depth``: the binary map keeps the running result (A) where 1 and takes frame k where 0."""
-        depth, count = None, 1
+        ``depth``: the binary map keeps the running result (A) where 1 and takes frame k where 0
+        (``depth=False``: not kept, ``result.depth`` is None)."""
+        index, count = None, 1
 
         def pair(a, b):
-            nonlocal depth, count
+            nonlocal index, count
             out = self.fuse_pair(a, b)
-            depth, count = focus.take_new(depth, out[2] == 0, count), count + 1
+            if depth:
+                index = focus.take_new(index, out[2] == 0, count)
+            count += 1
             return out
 
         fused, raw, d = serial_stream(images, pair, self.name)
-        return FusionResult(fused=fused, raw=raw.astype(np.float32), decision_map=d, depth=depth, frames=count)
+        return FusionResult(fused=fused, raw=raw.astype(np.float32), decision_map=d, depth=index, frames=count)
