@@ -26,7 +26,7 @@ CPU-time ratio is the steadier one: it does not count the time other jobs hold t
   windows), ``other`` (numpy windows, stitching, colour, Python) — and ``whole_stages_cpu_s``, the
   same work through graphs of the model's whole-image stages (features + SF of each image, decision
   path per pair).  ``feature_cache``: the budget (``--cache-gib``, default
-  :data:`~fusion_tf.inference.tiling.FEATURE_CACHE_BYTES`) and whether both images' maps fit in it.
+  :data:`~fusion_tf.inference.gacn_tiled.FEATURE_CACHE_BYTES`) and whether both images' maps fit in it.
 * ``fused_equal``: fraction of fused values equal between tiled and whole (where both ran).
 
 ``--rss``: every run as the real command line (``fusion_tf.cli.main``) in a fresh process, through

@@ -79,13 +79,15 @@ def test_cached_run_imports_no_tensorflow_and_writes_the_same_bytes(pair, tmp_pa
     assert _sharpness(fused) > 1.1 * _sharpness(average)
 
 
-def test_cached_tiled_run_writes_the_same_bytes(pair, tmp_path):
-    """--tile on cached graphs: same bytes as the converting run (tiling itself still imports TF:
-    fusion_tf.inference.tiling loads it at import for its GACN/MFIF-GAN adapters)."""
+def test_cached_tiled_run_imports_no_tensorflow_and_writes_the_same_bytes(pair, tmp_path):
+    """--tile on cached graphs: the tile geometry needs no TF either, and the bytes are the converting
+    run's (with a depth map, whose focus measure is tiled too)."""
     cache, outputs = tmp_path / "cache", [tmp_path / "first.png", tmp_path / "second.png"]
-    fuse(pair, outputs[0], cache, "--tile", "24")
-    _, messages = fuse(pair, outputs[1], cache, "--tile", "24")
+    fuse(pair, outputs[0], cache, "--tile", "24", "--save-depth", str(tmp_path / "d0.png"))
+    modules, messages = fuse(pair, outputs[1], cache, "--tile", "24", "--save-depth", str(tmp_path / "d1.png"))
+    assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
     assert not messages and outputs[0].read_bytes() == outputs[1].read_bytes()
+    assert (tmp_path / "d0.png").read_bytes() == (tmp_path / "d1.png").read_bytes()
 
 
 def test_damaged_or_incomplete_cache_is_converted_again_with_one_warning(pair, tmp_path):
@@ -128,7 +130,7 @@ def test_the_fuse_modules_import_without_tensorflow():
     the run still works, only ~5 s slower)."""
     code = ("import sys, fusion_tf, fusion_tf.cli, fusion_tf.api, fusion_tf.registry, fusion_tf.weights.resolve, "
             "fusion_tf.inference.onnx_cache, fusion_tf.inference.luma, fusion_tf.inference.mffgan, "
-            "fusion_tf.inference.gipcgan, fusion_tf.core.focus, fusion_tf.core.imageio; "
+            "fusion_tf.inference.gipcgan, fusion_tf.inference.tiling, fusion_tf.core.focus, fusion_tf.core.imageio; "
             "fusion_tf.cli.build_parser('fuse'); "
             f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)

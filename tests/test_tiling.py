@@ -21,7 +21,8 @@ from fusion_tf import registry
 from fusion_tf.cli import main
 from fusion_tf.core.imageio import read_image
 from fusion_tf.errors import FusionError
-from fusion_tf.inference import tiling
+from fusion_tf.inference import gacn_tiled, tiling
+from fusion_tf.inference.mfifgan_tiled import TiledMFIFGAN
 from fusion_tf.inference.gacn import grey_input, to_unit
 from fusion_tf.models.gacn import spatial_frequency
 
@@ -187,7 +188,7 @@ def _whole_image_scales(model, grey):
     feats, inp, scales = [], tf.constant(grey), []
     for conv, se in model.feature_stages:
         c = conv(inp, training=False)
-        scales.append(tiling.excitation(se, tf.reduce_mean(c, axis=[1, 2])))
+        scales.append(gacn_tiled.excitation(se, tf.reduce_mean(c, axis=[1, 2])))
         feats.append(c * scales[-1][:, None, None, :])
         inp = tf.concat(feats, axis=-1)
     return scales
@@ -288,7 +289,7 @@ def test_gacn_cached_passes_equal_recomputed(gacn_fusers, gacn_greys):
     its SF instead.  Same scales in: the maps equal the recomputed ones to float round-off, and the
     cached pre-pass finds the same scales.  (An SF band overlap one pixel short moved the map by 1.0.)"""
     model = gacn_fusers[0].model
-    cached, plain = tiling.TiledGACN(model, TILE), tiling.TiledGACN(model, TILE, cache_bytes=0)
+    cached, plain = gacn_tiled.TiledGACN(model, TILE), gacn_tiled.TiledGACN(model, TILE, cache_bytes=0)
     g1, g2 = gacn_greys
     s1, s2 = cached.feature_scales(g1), cached.feature_scales(g2)
     r1, r2 = plain.feature_scales(g1), plain.feature_scales(g2)
@@ -312,9 +313,9 @@ def test_gacn_feature_cache_budget_and_ownership(gacn_fusers, gacn_greys):
 
     model = gacn_fusers[0].model
     g1, g2 = gacn_greys
-    plain = tiling.TiledGACN(model, TILE, cache_bytes=0)
+    plain = gacn_tiled.TiledGACN(model, TILE, cache_bytes=0)
     one = g1.size * 64 * 4
-    tiled = tiling.TiledGACN(model, TILE, cache_bytes=one)
+    tiled = gacn_tiled.TiledGACN(model, TILE, cache_bytes=one)
     s1 = tiled.feature_scales(g1)
     assert s1.cache is not None and tiled.cached_bytes == one
     assert tiled.feature_scales(g2).cache is None  # no room left
@@ -328,7 +329,7 @@ def test_gacn_feature_cache_budget_and_ownership(gacn_fusers, gacn_greys):
     del s1
     gc.collect()
     assert tiled.cached_bytes == 0
-    assert tiling.TiledGACN(model, TILE, cache_bytes=0).feature_scales(g1).cache is None
+    assert gacn_tiled.TiledGACN(model, TILE, cache_bytes=0).feature_scales(g1).cache is None
 
 
 def test_gacn_bands_cover_rows_once(gacn_fusers):
@@ -431,7 +432,7 @@ def test_mfifgan_halo_bounds_the_receptive_field():
     tf.keras.utils.set_random_seed(4)
     generator = build_generator(se_blocks=1)
     _randomise(generator, 4, unit_gamma=True)
-    tiled = tiling.TiledMFIFGAN(fold_generator(generator), 24)
+    tiled = TiledMFIFGAN(fold_generator(generator), 24)
     assert tiled.halo == 24
     rng = np.random.default_rng(6)
     a, b = (rng.uniform(-1, 1, (1, 64, 64, 3)).astype(np.float32) for _ in range(2))

@@ -26,6 +26,7 @@ from fusion_tf.core import focus
 from fusion_tf.core.color import rgb_to_grey_skimage
 from fusion_tf.errors import InputImageError
 from fusion_tf.inference import backends, tiling
+from fusion_tf.inference.gacn_tiled import TiledGACN
 from fusion_tf.inference.base import FusionResult, checked_frames
 from fusion_tf.models.gacn import GACN, build_gacn, spatial_frequency
 
@@ -95,7 +96,7 @@ class GACNFuser:
         # tile: the channel-SE means come from a pre-pass over the tiles (TiledGACN); the feature
         # convs run on the same backend as whole images
         self.tile = tiling.check_tile(tile)
-        self._tiled = None if self.tile is None else tiling.TiledGACN(
+        self._tiled = None if self.tile is None else TiledGACN(
             m, self.tile, network=None if backend in (None, "tf") else lambda fn, sig, name: backends.network(
                 fn, sig, name=name, variables=m.weights, backend=backend))
 

@@ -15,16 +15,8 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from fusion_tf.core import color, focus
+from fusion_tf.inference import tiling
 from fusion_tf.inference.base import FusionResult, checked_frames, serial_stream
-
-
-def _tiling():
-    """:mod:`fusion_tf.inference.tiling`, imported on first use: it imports TensorFlow (for its GACN
-    and MFIF-GAN adapters), which an untiled run on cached ONNX graphs never needs."""
-    from fusion_tf.inference import tiling
-
-    return tiling
-
 
 @dataclass(frozen=True)
 class LumaNetwork:
@@ -53,7 +45,7 @@ class LumaFuser:
     def __init__(self, generator, jit_compile: bool = False, backend: str | None = None, tile: int | None = None):
         # tile: cores of N×N pixels run with a halo of the generator's receptive field (both models
         # are purely local, so tiles are exact and run on whichever backend ``_run`` is)
-        self.tile = None if tile is None else _tiling().check_tile(tile)
+        self.tile = None if tile is None else tiling.check_tile(tile)
         if isinstance(generator, LumaNetwork):
             self.generator, self.compiled = None, generator
         else:
@@ -78,7 +70,7 @@ class LumaFuser:
         if backend not in (None, "tf"):  # the depth map's measure on the same engine: a cached run needs no TF
             measure = backends.network(self.focus_graph, [spec], name=f"{self.name}-focus", variables=(),
                                        backend=backend)
-        return LumaNetwork(run, _tiling().generator_halo(generator), measure)
+        return LumaNetwork(run, tiling.generator_halo(generator), measure)
 
     # -- the ONNX cache index (fusion_tf.inference.onnx_cache; used by fusion_tf.registry) ----
     @classmethod
@@ -108,9 +100,8 @@ class LumaFuser:
         a = (np.asarray(near_y, np.float32) - 127.5) / 127.5
         b = (np.asarray(far_y, np.float32) - 127.5) / 127.5
         run = lambda x, y: np.asarray(self._run(x[None, ..., None], y[None, ..., None]))[0, ..., 0]  # noqa: E731
-        if self.tile is None or _tiling().covers_in_one(*a.shape, self.tile):
+        if self.tile is None or tiling.covers_in_one(*a.shape, self.tile):
             return run(a, b)
-        tiling = _tiling()
         return tiling.stitch(run, [a, b], tiling.tile_grid(*a.shape, self.tile, self.halo))
 
     def _luma_in(self, image: np.ndarray) -> np.ndarray:
@@ -122,9 +113,8 @@ class LumaFuser:
     def focus_score(self, image: np.ndarray) -> np.ndarray:
         """``focus_measure`` of the plane the network sees (luma in [−1, 1]); tiled, exactly, with tiles."""
         plane = (np.asarray(self._luma_in(image), np.float32) - 127.5) / 127.5
-        if self.tile is None or _tiling().covers_in_one(*plane.shape, self.tile):
+        if self.tile is None or tiling.covers_in_one(*plane.shape, self.tile):
             return self.focus_measure(plane)
-        tiling = _tiling()
         grid = tiling.tile_grid(*plane.shape, self.tile, focus.MEASURE_HALO)
         return tiling.stitch(self.focus_measure, [plane], grid)
 
@@ -145,7 +135,7 @@ class LumaFuser:
 
     def _bands(self, fn: Callable, *arrays: np.ndarray) -> np.ndarray:
         """Pixel-wise ``fn`` in row bands of ``tile`` rows when tiling (bounded float64 temporaries)."""
-        return fn(*arrays) if self.tile is None else _tiling().rowwise(fn, *arrays, rows=self.tile)
+        return fn(*arrays) if self.tile is None else tiling.rowwise(fn, *arrays, rows=self.tile)
 
     @staticmethod
     def _colour(y: np.ndarray, near: np.ndarray, far: np.ndarray) -> np.ndarray:

@@ -26,6 +26,7 @@ import tensorflow as tf
 from fusion_tf.core import focus
 from fusion_tf.errors import InputImageError
 from fusion_tf.inference import backends, tiling
+from fusion_tf.inference.mfifgan_tiled import TiledMFIFGAN
 from fusion_tf.inference.base import FusionResult, serial_stream
 from fusion_tf.models.mfifgan import build_generator, fold_generator
 
@@ -111,7 +112,7 @@ class MFIFGANFuser:
                                      variables=self.folded.variables, backend=backend, jit_compile=jit_compile)
         # tile: the nine SE means come from a pre-pass over stride-aligned tiles (TiledMFIFGAN)
         self.tile = tiling.check_tile(tile)
-        self._tiled = None if self.tile is None else tiling.TiledMFIFGAN(
+        self._tiled = None if self.tile is None else TiledMFIFGAN(
             self.folded, self.tile, network=lambda fn, sig, name: backends.network(
                 fn, sig, name=name, variables=self.folded.variables, backend=backend, jit_compile=jit_compile))
 
