@@ -79,7 +79,11 @@ def _cmd_fuse(args) -> int:
     entry = registry.get(args.model)
     options = registry.check_options(
         args.model, output_mode=args.output_mode, jit_compile=True if args.jit else None, multi=args.multi,
-        tile=args.tile, backend=None if args.backend == "tf" else args.backend)
+        tile=args.tile, tile_cache=args.tile_cache, backend=None if args.backend == "tf" else args.backend)
+    if args.tile_cache is not None and args.tile is None:
+        raise FusionError("--tile-cache GIB goes with --tile N")
+    if args.tile_cache is not None and args.backend != "tf":
+        raise FusionError("--tile-cache applies to the TF backend (the ONNX path recomputes features per tile)")
     if args.batch is not None:
         code = _fuse_batch(args, options)
         note = None if args.quiet else presets.note_for(resolve(args.model, args.weights))
@@ -333,6 +337,17 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def non_negative_number(text: str) -> float:
+    """argparse type: a finite number ≥ 0 (rejected while parsing, before anything loads)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (0.0 <= value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number ≥ 0, got {text}")
+    return value
+
+
 def whole_number(minimum: int):
     """argparse type: an integer ≥ ``minimum`` (rejected while parsing, before anything loads)."""
 
@@ -403,6 +418,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--tile", type=whole_number(16), metavar="N",
                    help="fuse in N×N tiles with a halo of the model's receptive field: bounded memory for "
                         "large images, output identical to whole-image fusion")
+    p.add_argument("--tile-cache", type=non_negative_number, metavar="GIB",
+                   help="gacn with --tile: memory (GiB, default 1) for full-resolution feature maps kept "
+                        "between the SE pre-pass and the real pass; larger images are recomputed per tile "
+                        "instead (slower, less memory; 0: never cache). docs/large_images.md")
     p.add_argument("--backend", choices=("tf", "onnxruntime"), default="tf",
                    help="inference engine for the network (onnxruntime: tf2onnx conversion, cached)")
     p.add_argument("--engine", choices=("local", "beam"), default="local",

@@ -108,7 +108,7 @@ MODELS: dict[str, ModelEntry] = {
         importers={"npz": "fusion_tf.weights.torch_npz:load_gacn_npz"},
         prepare="fusion_tf.data.gacn",
         train="fusion_tf.training.gacn",
-        fuser_options=("multi", "tile", "backend"),
+        fuser_options=("multi", "tile", "tile_cache", "backend"),
         decision_map=True,
         weights_help="the released PyTorch weights as npz (GACN_state_dict_pytorch_layout.npz), "
                      "NAME.weights.h5, a run folder or a training checkpoint",

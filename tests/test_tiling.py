@@ -499,3 +499,35 @@ def test_4000x3000_pair_peak_rss_under_3gb(model):
 
     row = json.loads(out.strip().splitlines()[-1])
     assert row["tile"] == 512 and row["peak_rss_gib"] * 2**30 < 3e9
+
+
+def test_tile_cache_option(tmp_path, lytro_pair, capsys):
+    """``--tile-cache GIB`` sets GACN's feature-cache budget (0: recompute per tile); the output stays
+    the tiled output, and every misuse is one line and exit code 2, before anything loads."""
+    from PIL import Image
+
+    from fusion_tf import api
+
+    assert api.load_fuser("gacn", tile=32, tile_cache=0.5)._tiled.cache_bytes == 1 << 29
+    assert api.load_fuser("gacn", tile=32)._tiled.cache_bytes == gacn_tiled.FEATURE_CACHE_BYTES
+    paths = []
+    for name, im in zip("ab", lytro_pair):
+        Image.fromarray(im).save(tmp_path / f"{name}.png")
+        paths.append(str(tmp_path / f"{name}.png"))
+    gacn = ["fuse", "--model", "gacn", *paths, "--tile", "32"]
+    assert main([*gacn, "-o", str(tmp_path / "cached.png")]) == 0
+    assert main([*gacn, "--tile-cache", "0", "-o", str(tmp_path / "recomputed.png")]) == 0
+    _assert_fused_close(read_image(tmp_path / "recomputed.png"), read_image(tmp_path / "cached.png"))
+    capsys.readouterr()
+    for bad, says in [(["fuse", "--model", "gacn", *paths, "--tile-cache", "1"], "goes with --tile"),
+                      (["fuse", "--model", "mffgan", *paths, "--tile", "32", "--tile-cache", "1"], "--tile-cache"),
+                      ([*gacn, "--tile-cache", "1", "--backend", "onnxruntime"], "TF backend"),
+                      ([*gacn, "--tile-cache", "-1"], "--tile-cache"),
+                      ([*gacn, "--tile-cache", "nan"], "--tile-cache")]:
+        try:
+            code = main([*bad, "-o", str(tmp_path / "bad.png")])
+        except SystemExit as exc:  # argparse rejects the value while parsing
+            code = exc.code
+        err = capsys.readouterr().err
+        assert code == 2 and says in err and "Traceback" not in err, (bad, err)
+        assert not (tmp_path / "bad.png").exists()

@@ -71,12 +71,24 @@ def _blend(decision: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return d * a + (1.0 - d) * b
 
 
+def _cache_bytes(gib: float) -> int:
+    """``tile_cache`` in GiB → bytes; a clear error for what is no amount of memory."""
+    try:
+        gib = float(gib)
+    except (TypeError, ValueError):
+        raise InputImageError(f"tile_cache must be a number of GiB, got {gib!r}") from None
+    if not 0.0 <= gib < float("inf"):
+        raise InputImageError(f"tile_cache must be a finite number of GiB ≥ 0, got {gib}")
+    return int(gib * (1 << 30))
+
+
 class GACNFuser:
     """Loaded GACN ready to fuse uint8 images (the :class:`~fusion_tf.inference.base.Fuser` protocol)."""
 
     name = "gacn"
 
-    def __init__(self, model: GACN, multi: str | None = None, backend: str | None = None, tile: int | None = None):
+    def __init__(self, model: GACN, multi: str | None = None, backend: str | None = None, tile: int | None = None,
+                 tile_cache: float | None = None):
         if multi not in (None,) + MULTI_STRATEGIES:
             raise InputImageError(f"unknown multi-image strategy {multi!r}; use one of {MULTI_STRATEGIES}")
         self.multi = multi
@@ -94,11 +106,15 @@ class GACNFuser:
         if backend not in (None, "tf"):
             self._use_backend(backend)
         # tile: the channel-SE means come from a pre-pass over the tiles (TiledGACN); the feature
-        # convs run on the same backend as whole images
+        # convs run on the same backend as whole images.  tile_cache: GiB for the feature cache
+        # between the passes (None: TiledGACN's default budget)
         self.tile = tiling.check_tile(tile)
+        if tile_cache is not None and (self.tile is None or backend not in (None, "tf")):
+            raise InputImageError("tile_cache goes with tile= on the TF backend")
+        cache = {} if tile_cache is None else {"cache_bytes": _cache_bytes(tile_cache)}
         self._tiled = None if self.tile is None else TiledGACN(
             m, self.tile, network=None if backend in (None, "tf") else lambda fn, sig, name: backends.network(
-                fn, sig, name=name, variables=m.weights, backend=backend))
+                fn, sig, name=name, variables=m.weights, backend=backend), **cache)
 
     def _use_backend(self, backend: str) -> None:
         """Run the siamese feature extractor (all convolutions but the decision path's) on ``backend``.
