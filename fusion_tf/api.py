@@ -22,10 +22,39 @@ from fusion_tf.registry import DEFAULT_MODEL
 
 
 def load_fuser(model: str = DEFAULT_MODEL, weights: str | os.PathLike | None = None, **options):
-    """A loaded model ready to fuse many groups (``options``: ``tile``, ``backend``, ``multi``, …)."""
+    """A loaded model ready to fuse many groups (``options``: ``tile`` — pixels, or ``"none"`` —,
+    ``backend``, ``multi``, …).  ``tile="auto"`` is decided per image size, so only :func:`fuse`
+    without ``fuser=`` takes it."""
     from fusion_tf import registry
+    from fusion_tf.errors import InputImageError
 
+    if options.get("tile") == "none":
+        options["tile"] = None
+    elif options.get("tile") == "auto":
+        raise InputImageError("tile='auto' depends on the image size: fusion_tf.fuse() decides it; "
+                              "give load_fuser a number of pixels or 'none'")
     return registry.load_fuser(model, None if weights is None else str(weights), **options)
+
+
+def _plan_tile(model: str, weights, first, options: dict) -> dict:
+    """``options`` with ``tile`` (default ``auto``) decided for the size of ``first`` (a path or an
+    array): :func:`fusion_tf.memory.plan_tile`; its note, when it tiles, as a warning."""
+    import warnings
+
+    from fusion_tf import memory
+    from fusion_tf.core.imageio import image_size
+    from fusion_tf.weights.resolve import model_and_weights
+
+    tile = options.get("tile", memory.DEFAULT_TILE)
+    if tile != "auto":
+        return options
+    height, width = image_size(first) if isinstance(first, (str, os.PathLike)) else np.shape(first)[:2]
+    plan = memory.plan_tile(model_and_weights(model, weights)[0], height, width, tile)
+    if plan.note:
+        warnings.warn(plan.note, RuntimeWarning, stacklevel=3)
+    if plan.tile is None:  # whole images: a tile-cache budget has nothing to apply to
+        return {k: v for k, v in options.items() if k not in ("tile", "tile_cache")}
+    return {**options, "tile": plan.tile}
 
 
 def _labels(items: Sequence) -> list[str]:
@@ -50,6 +79,8 @@ def fuse(images: Sequence, model: str = DEFAULT_MODEL, weights: str | os.PathLik
     converts it (:func:`~fusion_tf.core.imageio.to_depth`); ``metadata`` holds the first source file's
     EXIF and ICC profile, for :func:`write_result`.
     ``fuser``: reuse a :func:`load_fuser` result instead of loading ``model``/``weights`` again.
+    ``tile`` (an option): ``"auto"`` by default, whole images unless they would not fit the
+    available memory, then tiles (:mod:`fusion_tf.memory`, with a ``RuntimeWarning`` saying so).
     ``progress``: a frame bar on stderr (None: only on a terminal).  Two images are fused as the
     papers' pairs; more stream through the model's multi-image rule (serial; GACN: calibration unless
     ``multi="serial"``).  ``align``: register hand-held frames first (``translation``, ``euclidean``,
@@ -68,7 +99,7 @@ def fuse(images: Sequence, model: str = DEFAULT_MODEL, weights: str | os.PathLik
     if output_depth not in (None, 8, 16):
         raise ValueError(f"output_depth must be 8 or 16, got {output_depth}")
     if fuser is None:
-        fuser = load_fuser(model, weights, **options)
+        fuser = load_fuser(model, weights, **_plan_tile(model, weights, images[0], options))
     elif options or weights is not None:
         raise TypeError("give either fuser= or model/weights/options, not both")
     first, names = images[0], _labels(images)

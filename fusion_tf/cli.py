@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fusion_tf import __version__
+from fusion_tf import __version__, memory
 from fusion_tf.errors import FusionError, InputImageError
 from fusion_tf.registry import DEFAULT_MODEL
 
@@ -79,9 +79,10 @@ def _cmd_fuse(args) -> int:
     entry = registry.get(args.model)
     options = registry.check_options(
         args.model, output_mode=args.output_mode, jit_compile=True if args.jit else None, multi=args.multi,
-        tile=args.tile, tile_cache=args.tile_cache, backend=None if args.backend == "tf" else args.backend)
-    if args.tile_cache is not None and args.tile is None:
-        raise FusionError("--tile-cache GIB goes with --tile N")
+        tile=args.tile if isinstance(args.tile, int) else None, tile_cache=args.tile_cache,
+        backend=None if args.backend == "tf" else args.backend)
+    if args.tile_cache is not None and args.tile == "none":
+        raise FusionError("--tile-cache GIB goes with --tile N (or auto)")
     if args.tile_cache is not None and args.backend != "tf":
         raise FusionError("--tile-cache applies to the TF backend (the ONNX path recomputes features per tile)")
     if args.batch is not None:
@@ -117,8 +118,12 @@ def _cmd_fuse(args) -> int:
 
         sources = read_images(args.images)
         check_output_depth(args.output, args.output_depth or 8 * sources[0].itemsize)
+        size = sources[0].shape[:2]
     else:  # stacks (e.g. 65 microscope frames) stream: one frame in memory at a time; registration names files
-        sources = args.images
+        from fusion_tf.core.imageio import image_size
+
+        sources, size = args.images, image_size(args.images[0])
+    options = _plan_tile(args, options, *size)
     fuser = api.load_fuser(args.model, args.weights, **options)
     t0 = time.perf_counter()
     result = api.fuse(sources, fuser=fuser, progress=None, output_depth=args.output_depth,
@@ -130,6 +135,20 @@ def _cmd_fuse(args) -> int:
     if note:
         print(f"note: {note}", file=sys.stderr)
     return 0
+
+
+def _plan_tile(args, options: dict, height: int, width: int) -> dict:
+    """``options`` with the tile ``--tile`` comes to for height×width images (``auto``: whole-image
+    fusion unless it would not fit memory; :func:`fusion_tf.memory.plan_tile`), its note on stderr."""
+    from fusion_tf import memory
+
+    plan = memory.plan_tile(args.model, height, width, args.tile)
+    if plan.note and not args.quiet:
+        print(f"note: {plan.note}", file=sys.stderr)
+    options = {k: v for k, v in options.items() if k not in ("tile", "tile_cache")}
+    if plan.tile is None:
+        return options
+    return {**options, "tile": plan.tile, **({} if args.tile_cache is None else {"tile_cache": args.tile_cache})}
 
 
 def _check_sources(paths: list[str], count_hint: str = "", folder_hint: str = "") -> None:
@@ -192,6 +211,11 @@ def _fuse_batch(args, options: dict) -> int:
     groups = batch.batch_groups(args.batch)
     _check_weights(args)
     _check_transforms(args)
+    from fusion_tf.core.imageio import image_size
+
+    # one fuser serves every group: plan for the largest first frame
+    options = _plan_tile(args, options, *max((image_size(frames[0]) for frames in groups.values()),
+                                             key=lambda hw: hw[0] * hw[1]))
     per_group = {**_alignment_options(args), "output_depth": args.output_depth}
     if args.engine == "beam":
         from fusion_tf import beam
@@ -348,6 +372,19 @@ def non_negative_number(text: str) -> float:
     return value
 
 
+def tile_size(text: str) -> int | str:
+    """argparse type of ``--tile``: ``auto``, ``none`` or a whole number ≥ the smallest tile."""
+    from fusion_tf.inference.tiling import MIN_TILE
+
+    try:
+        value = memory.parse_tile(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if isinstance(value, int) and value < MIN_TILE:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_TILE}, got {value}")
+    return value
+
+
 def whole_number(minimum: int):
     """argparse type: an integer ≥ ``minimum`` (rejected while parsing, before anything loads)."""
 
@@ -415,9 +452,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--multi", choices=("serial", "calibration"), help="gacn: rule for more than 2 images — calibration (the paper's, default) or serial "
                         "(sharper on real hand-held stacks: docs/stacks.md)")
     p.add_argument("--jit", action="store_true", help="XLA-compile inference (pays off for many same-size images)")
-    p.add_argument("--tile", type=whole_number(16), metavar="N",
+    p.add_argument("--tile", type=tile_size, default=memory.DEFAULT_TILE, metavar="N|auto|none",
                    help="fuse in N×N tiles with a halo of the model's receptive field: bounded memory for "
-                        "large images, output identical to whole-image fusion")
+                        "large images, output identical to whole-image fusion up to float rounding.  auto "
+                        "(default): whole images unless they would not fit the available memory, then "
+                        f"{memory.AUTO_TILE}-pixel tiles (docs/large_images.md); none: always whole")
     p.add_argument("--tile-cache", type=non_negative_number, metavar="GIB",
                    help="gacn with --tile: memory (GiB, default 1) for full-resolution feature maps kept "
                         "between the SE pre-pass and the real pass; larger images are recomputed per tile "

@@ -86,6 +86,23 @@ def read_image(path: str | os.PathLike, mode: str = "keep", depth: int | None = 
     return arr if depth is None else to_depth(arr, depth)
 
 
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """``(height, width)`` of an image file from its header, without decoding it (memory is planned
+    before a large file is read: :mod:`fusion_tf.memory`); the EXIF orientation is not applied.
+    Unreadable files fail as in :func:`read_image`."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputImageError(f"image not found: {path}")
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise InputImageError(f"cannot read image {path}: {exc}") from None
+    return height, width
+
+
 def _sixteen_bit_colour(im) -> bool:
     """Whether an opened (not yet loaded) Pillow image holds 16-bit colour, which Pillow would truncate
     to 8 bits (its decoder's raw mode, e.g. PNG ``RGB;16B`` or TIFF ``RGB;16N``, tells)."""
