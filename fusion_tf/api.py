@@ -49,7 +49,8 @@ def _plan_tile(model: str, weights, first, options: dict) -> dict:
     if tile != "auto":
         return options
     height, width = image_size(first) if isinstance(first, (str, os.PathLike)) else np.shape(first)[:2]
-    plan = memory.plan_tile(model_and_weights(model, weights)[0], height, width, tile)
+    plan = memory.plan_tile(model_and_weights(model, weights)[0], height, width, tile,
+                            jit_compile=bool(options.get("jit_compile")))
     if plan.note:
         warnings.warn(plan.note, RuntimeWarning, stacklevel=3)
     if plan.tile is None:  # whole images: a tile-cache budget has nothing to apply to

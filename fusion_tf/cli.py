@@ -142,7 +142,7 @@ def _plan_tile(args, options: dict, height: int, width: int) -> dict:
     fusion unless it would not fit memory; :func:`fusion_tf.memory.plan_tile`), its note on stderr."""
     from fusion_tf import memory
 
-    plan = memory.plan_tile(args.model, height, width, args.tile)
+    plan = memory.plan_tile(args.model, height, width, args.tile, jit_compile=args.jit)
     if plan.note and not args.quiet:
         print(f"note: {plan.note}", file=sys.stderr)
     options = {k: v for k, v in options.items() if k not in ("tile", "tile_cache")}

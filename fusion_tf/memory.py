@@ -5,8 +5,9 @@ Whole-image fusion holds every feature map of the image at once, about 1.3–2.8
 system, with no message, or drive the machine into swap.  ``auto`` keeps whole-image fusion (the
 papers' setting) whenever the measured cost fits the memory this process may use, and otherwise
 fuses in tiles of :data:`AUTO_TILE` pixels, which give the same output (docs/large_images.md) in
-bounded memory, and says so in one line.  Nothing here imports TensorFlow: the plan is made before
-the model loads.
+bounded memory, and says so in one line.  The purely local networks (:data:`EXACT_TILES`) are tiled
+whenever an image is larger than a tile: same bytes, and faster.  Nothing here imports TensorFlow:
+the plan is made before the model loads.
 
 The memory to plan with: ``$FUSION_TF_MEMORY_GIB`` when set (a user sharing a machine, tests), else
 ``MemAvailable`` of ``/proc/meminfo`` within the process's cgroup limit (containers); unknown (not
@@ -45,6 +46,14 @@ FILL = 0.8
 #: 640 and 1.24× with 512; MFF-GAN at 0.86–0.90× with either (docs/large_images.md).  Peak memory of
 #: a 4000×3000 pair at 640: GACN 2.66 GiB, MFF-GAN below 1.6 GiB.
 AUTO_TILE = 640
+#: Purely local networks: their tiles see every input a whole image would, so ``auto`` tiles any
+#: image larger than a tile, memory or not.  Measured 2026-12-05 on 2000×1500 pairs, same process,
+#: first call / next calls: MFF-GAN whole 6.6 / 2.3–2.5 s, tiled 2.6 / 2.4–2.5 s; GIPC-GAN whole
+#: 9.8 / 6.4 s, tiled 6.5 / 6.3 s; the fused bytes identical (oneDNN).  A first whole-image call
+#: pays for gigabytes of fresh pages; tiles reuse a few hundred megabytes.  GACN and MFIF-GAN need an
+#: SE pre-pass on tiles (GACN 2000×1500: 7.9 s tiled against 5.7–7.0 s whole), so they tile only
+#: for memory.  Not under ``--jit``: XLA would compile once per window shape.
+EXACT_TILES = frozenset({"mffgan", "gipcgan", "gipcgan-compact"})
 
 
 @dataclass(frozen=True)
@@ -113,14 +122,18 @@ def whole_image_bytes(model: str, pixels: int) -> int:
     return int((base + per_mpx * pixels / 1e6) * GIB)
 
 
-def plan_tile(model: str, height: int, width: int, tile: int | str | None = DEFAULT_TILE) -> TilePlan:
+def plan_tile(model: str, height: int, width: int, tile: int | str | None = DEFAULT_TILE,
+              jit_compile: bool = False) -> TilePlan:
     """The tile to fuse ``height``×``width`` images with: a number as given, ``none``/None whole, and
-    ``auto`` whole when :func:`whole_image_bytes` fits :data:`FILL` of :func:`available_bytes`, else
-    :data:`AUTO_TILE`, with a note saying why."""
+    ``auto``: :data:`AUTO_TILE` for a model in :data:`EXACT_TILES` (silently: same bytes, less time);
+    else whole when :func:`whole_image_bytes` fits :data:`FILL` of :func:`available_bytes`, and
+    :data:`AUTO_TILE` with a note saying why when it does not."""
     if tile is None or tile == "none":
         return TilePlan(None)
     if tile != "auto":
         return TilePlan(tile)
+    if model in EXACT_TILES and not jit_compile and max(height, width) > AUTO_TILE:
+        return TilePlan(AUTO_TILE)
     available = available_bytes()
     need = whole_image_bytes(model, height * width)
     if available is None or need <= FILL * available or max(height, width) <= AUTO_TILE:

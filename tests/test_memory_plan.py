@@ -55,6 +55,10 @@ def test_plan_follows_the_measured_cost_and_the_memory(monkeypatch):
     assert "6000×4000" in plan.note and "GiB" in plan.note and "--tile none" in plan.note
     # 1600×1200: ~4.4 GiB fits 80 % of 16 GiB → whole, silently
     assert memory.plan_tile("gacn", 1200, 1600, "auto") == memory.TilePlan(None)
+    # the purely local networks: tiled whenever larger than a tile (same bytes, faster), except under XLA
+    assert memory.plan_tile("mffgan", 1200, 1600, "auto") == memory.TilePlan(memory.AUTO_TILE)
+    assert memory.plan_tile("gipcgan", 1200, 1600, "auto", jit_compile=True) == memory.TilePlan(None)
+    assert memory.plan_tile("mffgan", 520, 520, "auto") == memory.TilePlan(None)
     # what the user asked for is kept whatever the memory
     assert memory.plan_tile("gacn", 4000, 6000, "none") == memory.TilePlan(None)
     assert memory.plan_tile("gacn", 4000, 6000, None) == memory.TilePlan(None)
@@ -98,27 +102,37 @@ def test_cgroup_limits_are_read(tmp_path, monkeypatch):
 
 def test_cli_auto_tiles_what_would_not_fit_and_says_so(pair, tmp_path, monkeypatch, capsys, stitch_calls):
     monkeypatch.setattr(memory, "AUTO_TILE", 48)
-    monkeypatch.setenv("FUSION_TF_MEMORY_GIB", "0.5")  # below MFF-GAN's whole-image cost of any image
-    assert main(["fuse", "--model", "mffgan", *pair, "-o", str(tmp_path / "auto.png")]) == 0
+    monkeypatch.setenv("FUSION_TF_MEMORY_GIB", "0.5")  # below GACN's whole-image cost of any image
+    gacn = ["fuse", "--model", "gacn", *pair]
+    assert main([*gacn, "-o", str(tmp_path / "auto.png")]) == 0
     note = capsys.readouterr().err
     assert stitch_calls and "131×97 whole would take" in note and "48-pixel tiles" in note
     calls = len(stitch_calls)
-    assert main(["fuse", "--model", "mffgan", *pair, "--tile", "48", "-o", str(tmp_path / "t48.png")]) == 0
+    assert main([*gacn, "--tile", "48", "-o", str(tmp_path / "t48.png")]) == 0
     assert len(stitch_calls) > calls
     assert (tmp_path / "auto.png").read_bytes() == (tmp_path / "t48.png").read_bytes()
     # --tile none: whole image whatever the memory; --quiet: no note
     calls = len(stitch_calls)
-    assert main(["fuse", "--model", "mffgan", *pair, "--tile", "none", "-o", str(tmp_path / "whole.png")]) == 0
-    assert main(["fuse", "--model", "mffgan", *pair, "--quiet", "-o", str(tmp_path / "quiet.png")]) == 0
-    assert "note:" not in capsys.readouterr().err
-    assert len(stitch_calls) == calls + 1  # only the --quiet run tiled
-    # MFF-GAN is purely local: its tiles are exact, so all of these are the same image
-    assert read_image(tmp_path / "whole.png").tobytes() == read_image(tmp_path / "auto.png").tobytes()
-    # plenty of memory: auto is whole-image fusion, without a word
+    assert main([*gacn, "--tile", "none", "-o", str(tmp_path / "whole.png")]) == 0
+    assert len(stitch_calls) == calls
+    assert main([*gacn, "--quiet", "-o", str(tmp_path / "quiet.png")]) == 0
+    assert len(stitch_calls) > calls and "note:" not in capsys.readouterr().err
+    # tiled GACN is the whole-image fusion up to near-tie pixels of its steep sigmoids (test_tiling.py)
+    differ = np.any(read_image(tmp_path / "whole.png") != read_image(tmp_path / "auto.png"), axis=-1)
+    assert differ.mean() <= 0.02
+    # plenty of memory: auto is whole-image fusion for GACN, without a word …
     monkeypatch.setenv("FUSION_TF_MEMORY_GIB", "64")
     calls = len(stitch_calls)
-    assert main(["fuse", "--model", "gacn", *pair, "-o", str(tmp_path / "g.png")]) == 0
+    assert main([*gacn, "-o", str(tmp_path / "g.png")]) == 0
     assert len(stitch_calls) == calls and "note:" not in capsys.readouterr().err
+    assert (tmp_path / "g.png").read_bytes() == (tmp_path / "whole.png").read_bytes()
+    # … while the purely local MFF-GAN is tiled anyway (exact, and faster), silently; not under --jit
+    assert main(["fuse", "--model", "mffgan", *pair, "--tile", "none", "-o", str(tmp_path / "m.png")]) == 0
+    assert main(["fuse", "--model", "mffgan", *pair, "-o", str(tmp_path / "fast.png")]) == 0
+    assert len(stitch_calls) == calls + 1 and "note:" not in capsys.readouterr().err
+    assert read_image(tmp_path / "fast.png").tobytes() == read_image(tmp_path / "m.png").tobytes()
+    assert main(["fuse", "--model", "mffgan", *pair, "--jit", "-o", str(tmp_path / "jit.png")]) == 0
+    assert len(stitch_calls) == calls + 1
 
 
 def test_cli_auto_plans_stacks_and_batches_from_the_file_headers(pair, tmp_path, monkeypatch, capsys, stitch_calls):
@@ -149,13 +163,15 @@ def test_api_auto_tiles_with_a_warning(pair, monkeypatch, stitch_calls):
     monkeypatch.setattr(memory, "AUTO_TILE", 48)
     monkeypatch.setenv("FUSION_TF_MEMORY_GIB", "0.5")
     with pytest.warns(RuntimeWarning, match="48-pixel tiles"):
-        tiled = fusion_tf.fuse(pair, model="mffgan")
+        auto = fusion_tf.fuse(pair, model="gacn")
     assert stitch_calls
+    assert np.array_equal(auto.fused, fusion_tf.fuse(pair, model="gacn", tile=48).fused)
     calls = len(stitch_calls)
-    whole = fusion_tf.fuse(pair, model="mffgan", tile="none")
-    arrays = fusion_tf.fuse([read_image(p) for p in pair], model="mffgan", tile=None)  # arrays: sized by shape
-    assert len(stitch_calls) == calls
-    assert np.array_equal(tiled.fused, whole.fused) and np.array_equal(arrays.fused, whole.fused)
+    whole = fusion_tf.fuse(pair, model="gacn", tile="none")
+    arrays = fusion_tf.fuse([read_image(p) for p in pair], model="gacn", tile=None)  # arrays: sized by shape
+    assert len(stitch_calls) == calls and np.array_equal(arrays.fused, whole.fused)
+    with pytest.warns(RuntimeWarning, match="48-pixel tiles"):  # arrays are planned from their shape
+        fusion_tf.fuse([read_image(p) for p in pair], model="gacn")
     with pytest.raises(InputImageError, match="auto"):
         fusion_tf.load_fuser("mffgan", tile="auto")
     assert fusion_tf.load_fuser("mffgan", tile="none").tile is None
