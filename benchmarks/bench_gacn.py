@@ -1,6 +1,6 @@
 """GACN inference speed and memory: one 520×520 pair, and the 65-frame 1600×1200 focus stack.
 
-    python benchmarks/bench_gacn.py [--repeat 5] [--frames 65] [--skip-pair] [--skip-stack] [--stages]
+    python benchmarks/bench_gacn.py [--repeat 5] [--frames 65] [--skip-pair] [--skip-stack] [--stages] [--ops]
 
 * pair: median seconds of ``--repeat`` fusions of ``gacn_test26/color_lytro_01`` (after one warm-up
   call that traces the graph); the original PyTorch code takes 6.5 s on the 2-core CI CPU.
@@ -8,6 +8,10 @@
   V002 as the frame), each stage as its own graph, minimum of ``--repeat`` runs after a warm-up: read
   and grey conversion, features, SF, the attended bimap, each decision conv and spatial SE, the boundary
   guided filter, the streaming argmax, and the whole per-frame graph the fuser runs.
+* ops (``--ops``): the same per-frame graph under TensorFlow's profiler, its kernel time summed by op
+  type (oneDNN convolutions, depthwise window sums, the spatial SEs' convolutions, element-wise ops
+  and copies).  Kernels on TF's two inter-op threads may overlap, so the sum exceeds the wall time;
+  the shares are what count.  Reads the trace with the ``xplane_pb2`` TF ships.
 * stack: ``../shared/data/stack_v4/V001..`` (first ``--frames``), serial vs decision calibration, each in a
   fresh subprocess so its peak RSS (``ru_maxrss``) is its own.  Frames are read lazily, one at a time.
   Reported: total seconds, seconds per frame (total / frames), peak RSS; the paper reports calibration
@@ -104,6 +108,56 @@ def bench_stages(repeat: int) -> dict:
     return rows
 
 
+def bench_ops(repeat: int) -> dict:
+    import collections
+    import glob
+    import tempfile
+
+    import tensorflow as tf
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    from fusion_tf import registry
+    from fusion_tf.core.imageio import read_image
+
+    fuser = registry.load_fuser("gacn", WEIGHTS)
+    ref_path, path = sorted((SHARED / "data" / "stack_v4").glob("V*.jpg"))[:2]
+    ref_grey, grey = (tf.constant(fuser._grey(read_image(p))) for p in (ref_path, path))
+    sf_ref = fuser._sf_blocks(ref_grey)
+    fuser._calibration_map(sf_ref, ref_grey, grey).numpy()  # trace, warm up
+    walls = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fuser._calibration_map(sf_ref, ref_grey, grey).numpy()
+        walls.append(time.perf_counter() - t0)
+    with tempfile.TemporaryDirectory(prefix="bench_gacn_ops_") as logdir:
+        tf.profiler.experimental.start(logdir)
+        for _ in range(repeat):
+            fuser._calibration_map(sf_ref, ref_grey, grey).numpy()
+        tf.profiler.experimental.stop()
+        space = xplane_pb2.XSpace()
+        space.ParseFromString(Path(sorted(glob.glob(f"{logdir}/**/*.xplane.pb", recursive=True))[-1]).read_bytes())
+    kinds: dict = collections.defaultdict(float)
+    for plane in space.planes:
+        names = {k: v.name for k, v in plane.event_metadata.items()}
+        for line in plane.lines:
+            if not line.name.startswith("tf_Compute"):
+                continue
+            for event in line.events:
+                name = names.get(event.metadata_id, "")
+                if ":" not in name or "::" in name:  # executor bookkeeping (ExecutorState::Process), not a kernel
+                    continue
+                op = name.split(":")[-1]
+                if op.endswith("Conv2D") and name.startswith("se_"):
+                    op = "spatial SE " + op
+                kinds[op] += event.duration_ps / 1e12 / repeat
+    total = sum(kinds.values())
+    rows = {op: {"s": round(t, 3), "share": round(t / total, 3)} for op, t in sorted(kinds.items(), key=lambda kv: -kv[1])
+            if t >= 0.001}
+    for op, row in rows.items():
+        print(f"{op:45s} {row['s']:7.3f} s  {100 * row['share']:5.1f} %", flush=True)
+    return {"frame_wall_s": round(min(walls), 3), "kernel_s": round(total, 3), "by_op": rows}
+
+
 def bench_stack(strategy: str, frames: int) -> dict:
     from fusion_tf.core.imageio import read_image
     from fusion_tf import registry
@@ -125,10 +179,14 @@ def main(argv=None) -> int:
     p.add_argument("--skip-pair", action="store_true")
     p.add_argument("--skip-stack", action="store_true")
     p.add_argument("--stages", action="store_true", help="only the per-stage profile of one calibration frame")
+    p.add_argument("--ops", action="store_true", help="only the per-op-type kernel time of one calibration frame")
     p.add_argument("--stack-only", choices=("serial", "calibration"), help=argparse.SUPPRESS)  # subprocess mode
     args = p.parse_args(argv)
     if args.stages:
         print(json.dumps(bench_stages(args.repeat)))
+        return 0
+    if args.ops:
+        print(json.dumps(bench_ops(args.repeat)))
         return 0
     if args.stack_only:
         print(json.dumps(bench_stack(args.stack_only, args.frames)))

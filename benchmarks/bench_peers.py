@@ -52,12 +52,13 @@ ENFUSE_FOCUS = ["--exposure-weight=0", "--saturation-weight=0", "--contrast-weig
                 "--contrast-window-size=5"]
 
 
-def _run(cmd: list[str], cwd: Path | None = None) -> float:
+def _run(cmd: list[str], cwd: Path | None = None, env: dict | None = None) -> float:
+    """Seconds ``cmd`` took; a failure raises with the command's own last words."""
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
-        raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}): {proc.stderr.strip()[-400:]}")
+        raise RuntimeError(f"{' '.join(map(str, cmd))[:300]} failed ({proc.returncode}): {proc.stderr.strip()[-400:]}")
     return seconds
 
 
@@ -157,13 +158,11 @@ def bench_speed(work: Path, frames: int = 65) -> dict:
                         ("gacn", ["--model", "gacn"])):
         if "onnxruntime" in label:
             t0 = time.perf_counter()
-            subprocess.run([*FUSION_TF, "fuse", *args, *map(str, pairs[0]), "-o", str(work / "convert.png")],
-                           env=env, check=True, capture_output=True)
+            _run([*FUSION_TF, "fuse", *args, *map(str, pairs[0]), "-o", str(work / "convert.png")], env=env)
             rows["onnx conversion (once per weights)"] = {"whole_s": time.perf_counter() - t0}
         out = work / f"out_{len(rows)}"
         t0 = time.perf_counter()
-        subprocess.run([*FUSION_TF, "fuse", *args, "--batch", str(src), "-o", str(out)], env=env, check=True,
-                       capture_output=True)
+        _run([*FUSION_TF, "fuse", *args, "--batch", str(src), "-o", str(out)], env=env)
         whole = time.perf_counter() - t0
         with open(out / "batch.csv", newline="") as fh:
             seconds = [float(r["seconds"]) for r in csv.DictReader(fh)]
@@ -179,7 +178,7 @@ def bench_speed(work: Path, frames: int = 65) -> dict:
     for _ in range(3):  # interleaved, so load changes hit every tool alike
         for k, cmd in single.items():
             t0 = time.perf_counter()
-            subprocess.run(cmd, env=env, check=True, capture_output=True)
+            _run(cmd, env=env)
             times[k].append(time.perf_counter() - t0)
     for k, v in times.items():
         rows[f"one pair, one process: {k}"] = {"whole_s": float(np.median(v))}
