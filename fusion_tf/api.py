@@ -37,25 +37,21 @@ def load_fuser(model: str = DEFAULT_MODEL, weights: str | os.PathLike | None = N
 
 
 def _plan_tile(model: str, weights, first, options: dict) -> dict:
-    """``options`` with ``tile`` (default ``auto``) decided for the size of ``first`` (a path or an
-    array): :func:`fusion_tf.memory.plan_tile`; its note, when it tiles, as a warning."""
+    """``options`` with ``tile`` (default ``auto``) planned for the size of ``first`` (a path or an
+    array): :func:`fusion_tf.memory.planned_options`; its note, when it tiles, as a warning."""
     import warnings
 
     from fusion_tf import memory
     from fusion_tf.core.imageio import image_size
     from fusion_tf.weights.resolve import model_and_weights
 
-    tile = options.get("tile", memory.DEFAULT_TILE)
-    if tile != "auto":
+    if options.get("tile", memory.DEFAULT_TILE) != "auto":
         return options
     height, width = image_size(first) if isinstance(first, (str, os.PathLike)) else np.shape(first)[:2]
-    plan = memory.plan_tile(model_and_weights(model, weights)[0], height, width, tile,
-                            jit_compile=bool(options.get("jit_compile")))
-    if plan.note:
-        warnings.warn(plan.note, RuntimeWarning, stacklevel=3)
-    if plan.tile is None:  # whole images: a tile-cache budget has nothing to apply to
-        return {k: v for k, v in options.items() if k not in ("tile", "tile_cache")}
-    return {**options, "tile": plan.tile}
+    options, note = memory.planned_options(model_and_weights(model, weights)[0], height, width, options)
+    if note:
+        warnings.warn(note, RuntimeWarning, stacklevel=3)
+    return options
 
 
 def _labels(items: Sequence) -> list[str]:

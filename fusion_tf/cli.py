@@ -138,17 +138,12 @@ def _cmd_fuse(args) -> int:
 
 
 def _plan_tile(args, options: dict, height: int, width: int) -> dict:
-    """``options`` with the tile ``--tile`` comes to for height×width images (``auto``: whole-image
-    fusion unless it would not fit memory; :func:`fusion_tf.memory.plan_tile`), its note on stderr."""
-    from fusion_tf import memory
-
-    plan = memory.plan_tile(args.model, height, width, args.tile, jit_compile=args.jit)
-    if plan.note and not args.quiet:
-        print(f"note: {plan.note}", file=sys.stderr)
-    options = {k: v for k, v in options.items() if k not in ("tile", "tile_cache")}
-    if plan.tile is None:
-        return options
-    return {**options, "tile": plan.tile, **({} if args.tile_cache is None else {"tile_cache": args.tile_cache})}
+    """``options`` with the tile ``--tile`` comes to for height×width images
+    (:func:`fusion_tf.memory.planned_options`); its note, if any, on stderr."""
+    options, note = memory.planned_options(args.model, height, width, {**options, "tile": args.tile})
+    if note and not args.quiet:
+        print(f"note: {note}", file=sys.stderr)
+    return options
 
 
 def _check_sources(paths: list[str], count_hint: str = "", folder_hint: str = "") -> None:

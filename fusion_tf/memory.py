@@ -141,3 +141,16 @@ def plan_tile(model: str, height: int, width: int, tile: int | str | None = DEFA
     return TilePlan(AUTO_TILE, f"{width}×{height} whole would take about {need / GIB:.1f} GiB with {model}, "
                                f"{available / GIB:.1f} GiB is available: fusing in {AUTO_TILE}-pixel tiles, "
                                "same result up to float rounding (--tile N to choose, --tile none: whole)")
+
+
+def planned_options(model: str, height: int, width: int, options: dict) -> tuple[dict, str | None]:
+    """Fuser ``options`` with their ``tile`` (default ``auto``) planned for height×width images by
+    :func:`plan_tile`, and the plan's note.  Whole images drop ``tile`` and ``tile_cache``: the one
+    place the CLI and :func:`fusion_tf.fuse` turn ``auto`` into what the fuser gets."""
+    plan = plan_tile(model, height, width, options.get("tile", DEFAULT_TILE),
+                     jit_compile=bool(options.get("jit_compile")))
+    rest = {k: v for k, v in options.items() if k not in ("tile", "tile_cache")}
+    if plan.tile is None:
+        return rest, plan.note
+    cache = {"tile_cache": options["tile_cache"]} if options.get("tile_cache") is not None else {}
+    return {**rest, "tile": plan.tile, **cache}, plan.note
