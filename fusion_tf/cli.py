@@ -146,6 +146,21 @@ def _plan_tile(args, options: dict, height: int, width: int) -> dict:
     return options
 
 
+def _largest_first_frame(groups: dict) -> tuple[int, int]:
+    """(height, width) of the largest first frame among ``--batch`` groups, from file headers: one
+    fuser serves every group, so its tile is planned for the largest.  An unreadable frame is left
+    to fail its own group later (a batch never stops on one group's bad input)."""
+    from fusion_tf.core.imageio import image_size
+
+    sizes = []
+    for frames in groups.values():
+        try:
+            sizes.append(image_size(frames[0]))
+        except InputImageError:
+            continue
+    return max(sizes, key=lambda hw: hw[0] * hw[1], default=(0, 0))
+
+
 def _check_sources(paths: list[str], count_hint: str = "", folder_hint: str = "") -> None:
     """At least two source files that exist, checked before anything loads (``fuse``, ``align``)."""
     if len(paths) < 2:
@@ -206,11 +221,7 @@ def _fuse_batch(args, options: dict) -> int:
     groups = batch.batch_groups(args.batch)
     _check_weights(args)
     _check_transforms(args)
-    from fusion_tf.core.imageio import image_size
-
-    # one fuser serves every group: plan for the largest first frame
-    options = _plan_tile(args, options, *max((image_size(frames[0]) for frames in groups.values()),
-                                             key=lambda hw: hw[0] * hw[1]))
+    options = _plan_tile(args, options, *_largest_first_frame(groups))
     per_group = {**_alignment_options(args), "output_depth": args.output_depth}
     if args.engine == "beam":
         from fusion_tf import beam

@@ -207,3 +207,17 @@ def test_batch_save_depth_writes_one_depth_map_per_group(batch_dir, tmp_path, ca
     assert main(["fuse", "--batch", str(batch_dir), "-o", str(tmp_path / "o2"), "--save-depth",
                  str(batch_dir / "d")]) == 2
     assert "outside the --batch folder" in capsys.readouterr().err and not (tmp_path / "o2").exists()
+
+
+def test_batch_with_an_unreadable_first_frame_still_fuses_the_other_groups(batch_dir, tmp_path, capsys):
+    """``--tile auto`` sizes the batch from the groups' file headers; a file that is no image must
+    fail its own group only, as any bad input does."""
+    (batch_dir / "garbage-A.png").write_bytes(b"not a PNG at all")
+    (batch_dir / "garbage-B.png").write_bytes(b"not a PNG either")
+    out = tmp_path / "out"
+    assert main(["fuse", "--batch", str(batch_dir), "-o", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert "3 fused, 0 skipped, 2 failed" in captured.out and "Traceback" not in captured.err
+    rows = _rows(out / "batch.csv")
+    assert rows["garbage"]["status"] == "failed" and "cannot read image" in rows["garbage"]["message"]
+    assert rows["lytro-01"]["status"] == "fused"
