@@ -1,7 +1,7 @@
 """Will a whole image fit in memory?  What ``fuse`` does when it would not (``--tile auto``, the default).
 
-Whole-image fusion holds every feature map of the image at once, about 1.3–2.8 GiB per megapixel
-(measured below), so a 24 Mpx camera frame needs 35–70 GiB: the process would be killed by the
+Whole-image fusion holds every feature map of the image at once, about 1.7–2.8 GiB per megapixel
+(measured below), so a 24 Mpx camera frame needs 40–70 GiB: the process would be killed by the
 system, with no message, or drive the machine into swap.  ``auto`` keeps whole-image fusion (the
 papers' setting) whenever the measured cost fits the memory this process may use, and otherwise
 fuses in tiles of :data:`AUTO_TILE` pixels, which give the same output (docs/large_images.md) in
@@ -27,16 +27,18 @@ GIB = 1 << 30
 TILE_CHOICES = ("auto", "none")
 DEFAULT_TILE = "auto"
 
-#: Peak RSS of a whole-image ``fuse`` of a colour pair, GiB = base + per_mpx × megapixels.  Measured
-#: 2026-12-05 with GNU time on fresh CLI processes (AMD EPYC, TF 2.21, oneDNN on), at 0.75 and 3.0 Mpx
+#: Peak RSS of whole-image ``fuse``, GiB = base + per_mpx × megapixels.  Measured 2026-12-05 with GNU
+#: time on fresh CLI processes (AMD EPYC, TF 2.21, oneDNN on).  Colour pairs at 0.75 and 3.0 Mpx
 #: (MFIF-GAN: 0.27 and 0.75 Mpx, it takes 40 s a megapixel): MFF-GAN 1.56 / 4.51 GiB, GIPC-GAN
-#: 1.87 / 5.76, GACN 2.13 / 6.48, MFIF-GAN 1.46 / 2.81.  Stacks stream one frame at a time and
-#: measured no more than their pair (GACN calibration, 1600×1200: 2.8–3.2 GiB).
+#: 1.87 / 5.76, GACN 2.13 / 6.48, MFIF-GAN 1.46 / 2.81.  Four-frame 1600×1200 stacks (1.92 Mpx),
+#: which hold a running result besides the pair's maps: MFF-GAN 3.76, GIPC-GAN 3.78, GACN
+#: calibration 3.08 and serial 4.63.  ``per_mpx`` is the largest slope over those runs from the
+#: base (the process with TF loaded), so the estimate bounds every measured case.
 WHOLE_IMAGE_PEAK_GIB = {
-    "mffgan": (0.58, 1.31),
+    "mffgan": (0.58, 1.66),
     "gipcgan": (0.58, 1.73),
     "gipcgan-compact": (0.58, 1.73),  # a smaller network: the full model's cost is an upper bound
-    "gacn": (0.68, 1.93),
+    "gacn": (0.68, 2.06),
     "mfifgan": (0.69, 2.83),
 }
 #: Share of the available memory a plan may fill: room for the estimate's error (±5 % at the

@@ -1,6 +1,6 @@
 """``--tile auto`` (the default): whole-image fusion unless the image would not fit memory, then tiles.
 
-The user's failure this prevents: a 24 Mpx camera pair through GACN needs ~47 GiB whole, and the
+The user's failure this prevents: a 24 Mpx camera pair through GACN needs ~50 GiB whole, and the
 process is killed without a word.  Tests pretend the machine is small (``FUSION_TF_MEMORY_GIB``) and
 shrink the auto tile, so a 97×131 crop takes the same path a 6000×4000 photo takes on a real machine.
 """
@@ -49,11 +49,11 @@ def stitch_calls(monkeypatch) -> list:
 def test_plan_follows_the_measured_cost_and_the_memory(monkeypatch):
     monkeypatch.setenv("FUSION_TF_MEMORY_GIB", "16")
     assert memory.available_bytes() == 16 * memory.GIB
-    # 24 Mpx: GACN ~47 GiB whole → tiles, with the reason in the note
+    # 24 Mpx: GACN ~50 GiB whole → tiles, with the reason in the note
     plan = memory.plan_tile("gacn", 4000, 6000, "auto")
     assert plan.tile == memory.AUTO_TILE
     assert "6000×4000" in plan.note and "GiB" in plan.note and "--tile none" in plan.note
-    # 1600×1200: ~4.4 GiB fits 80 % of 16 GiB → whole, silently
+    # 1600×1200: ~4.6 GiB fits 80 % of 16 GiB → whole, silently
     assert memory.plan_tile("gacn", 1200, 1600, "auto") == memory.TilePlan(None)
     # the purely local networks: tiled whenever larger than a tile (same bytes, faster), except under XLA
     assert memory.plan_tile("mffgan", 1200, 1600, "auto") == memory.TilePlan(memory.AUTO_TILE)
